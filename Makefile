@@ -1,0 +1,37 @@
+# `make help` lists the targets. `make train` and `make test` set everything up on first use.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train sweep test lint tensorboard clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --upgrade pip
+	$(PYTHON) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## create .venv and install the package with its dev extras
+
+train: install ## train the default VAE; more overrides with ARGS="model=ae backbone=conv"
+	$(PYTHON) train.py $(ARGS)
+
+sweep: install ## a small grid: VAE and AE, MLP and conv, latent dims 2 and 10 (8 runs)
+	$(PYTHON) train.py -m model=vae,ae backbone=mlp,conv model.latent_dim=2,10 $(ARGS)
+
+test: install ## run the test suite (about a minute on 2 CPU cores)
+	$(PYTHON) -m pytest $(ARGS)
+
+lint: install ## ruff: lint and formatting
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+tensorboard: install ## TensorBoard over every run and sweep under logs/
+	$(VENV)/bin/tensorboard --logdir logs
+
+clean: ## remove run outputs and caches (keeps .venv and data/)
+	rm -rf logs .cache .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

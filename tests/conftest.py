@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny MNIST files and the real Hydra config pointed at a temporary folder."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from tests.idx import write_mnist
+
+# Small enough for a 2-core CPU, large enough for every stage and callback to do real work.
+TINY = [
+    "data.val_size=40",
+    "data.batch_size=16",
+    "data.num_workers=0",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.log_every_n_steps=1",
+    "callbacks.latent_scatter.n_points=40",
+    "callbacks.latent_traversal.n_points=40",
+]
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding tiny extracted MNIST files (120 train, 40 test images)."""
+    root = tmp_path_factory.mktemp("data")
+    write_mnist(root)
+    return root
+
+
+def compose_train(overrides: list[str], output_dir: Path, mnist_root: Path, base: list[str] = TINY) -> DictConfig:
+    """The train.yaml config as Hydra composes it, with ``base`` settings and ``output_dir`` as run folder."""
+    GlobalHydra.instance().clear()
+    with initialize(version_base="1.3", config_path="../conf"):
+        cfg = compose(
+            config_name="train",
+            return_hydra_config=True,
+            overrides=[f"data.root={mnist_root}", f"paths.root_dir={output_dir}", *base, *overrides],
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    # As @hydra.main does: ${hydra:...} resolves from HydraConfig, the task config has no hydra node
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, mnist_root: Path):
+    """``make_cfg(*overrides)``: a composed training config writing into ``tmp_path``."""
+    yield lambda *overrides: compose_train(list(overrides), tmp_path, mnist_root)
+    GlobalHydra.instance().clear()

@@ -1,0 +1,36 @@
+"""Writes tiny MNIST-format (IDX) files, so tests never need the real data set or a network."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+FILES = {  # name: (is_images, is_train)
+    "train-images-idx3-ubyte": (True, True),
+    "train-labels-idx1-ubyte": (False, True),
+    "t10k-images-idx3-ubyte": (True, False),
+    "t10k-labels-idx1-ubyte": (False, False),
+}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: magic (0, 0, type 0x08, ndim), big-endian dims, data."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist(root: Path, n_train: int = 120, n_test: int = 40, gz: bool = False, seed: int = 0) -> Path:
+    """Writes ``root/MNIST/raw/`` with random 28x28 "digits" and labels cycling 0..9; returns the raw folder."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, (is_images, is_train) in FILES.items():
+        n = n_train if is_train else n_test
+        array = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) if is_images else np.arange(n) % 10
+        data = idx_bytes(np.asarray(array))
+        if gz:
+            (raw / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (raw / name).write_bytes(data)
+    return raw

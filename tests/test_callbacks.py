@@ -1,0 +1,72 @@
+"""After a short real fit, the TensorBoard event files hold every picture, figure and curve."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tests.tensorboard_events import load_events
+from train import train
+from vae.callbacks.base import VisualCallback
+from vae.models import VAE
+
+IMAGES = ["images/reconstructions", "images/prior_samples", "images/latent_traversal", "images/interpolation"]
+SCALARS = ["train/loss", "train/recon", "val/loss", "val/recon", "test/loss", "test/recon"]
+KL_SCALARS = ["train/kl", "val/kl", "val/elbo", "test/kl", "test/elbo"]
+
+
+@pytest.mark.parametrize(("model", "backbone", "latent_dim"), [("vae", "mlp", 2), ("vae", "conv", 3), ("ae", "mlp", 5)])
+def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, backbone, latent_dim):
+    cfg = make_cfg(f"model={model}", f"backbone={backbone}", f"model.latent_dim={latent_dim}", "trainer.max_epochs=2")
+    train(cfg)
+    events = load_events(tmp_path)
+    tags = events.Tags()
+
+    figures = ["figures/latent_scatter"] + (["figures/latent_scatter_3d"] if latent_dim == 3 else [])
+    scalars = SCALARS + (KL_SCALARS + [f"val/kl_per_dim/z{d}" for d in range(latent_dim)] if model == "vae" else [])
+    if model == "vae":
+        figures.append("figures/kl_per_dim")
+        assert "kl_per_dim" in tags["histograms"]
+    assert set(IMAGES + figures) <= set(tags["images"])
+    assert set(scalars) <= set(tags["scalars"])
+    if model == "ae":
+        assert not any("kl" in tag for tag in tags["scalars"] + tags["images"])
+
+    # drawn after each of the 2 epochs, then not again at the end (nothing new to draw)
+    assert len(events.Images("images/reconstructions")) == 2
+    recon = events.Images("images/reconstructions")[-1]
+    assert recon.width > 8 * 28 and recon.height > 4 * 28  # 16 images: originals and reconstructions rows
+    for name in [tag.split("/")[-1] for tag in IMAGES + figures]:
+        assert sorted(p.name for p in (tmp_path / "images" / name).glob("*.png")) == ["epoch_001.png", "epoch_002.png"]
+    assert len(events.Scalars("val/loss")) == 2  # one point per epoch
+
+
+def test_every_n_epochs_and_the_final_draw(make_cfg, tmp_path):
+    train(make_cfg("callbacks.every_n_epochs=2", "trainer.max_epochs=3"))
+    pngs = sorted(p.name for p in (tmp_path / "images" / "prior_samples").glob("*.png"))
+    assert pngs == ["epoch_002.png", "epoch_003.png"]  # epoch 2 by the schedule, epoch 3 at the end
+
+
+class Recorder(VisualCallback):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail, self.seen = fail, []
+
+    def draw(self, trainer, pl_module):
+        self.seen.append((pl_module.training, torch.is_grad_enabled()))
+        if self.fail:
+            raise RuntimeError("drawing failed")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_drawing_happens_in_eval_mode_without_grad_and_restores_train_mode(fail):
+    model, callback = VAE(latent_dim=2), Recorder(fail)
+    model.train()
+    trainer = SimpleNamespace(global_step=7)
+    if fail:
+        with pytest.raises(RuntimeError):
+            callback._run(trainer, model, epochs_done=1)
+    else:
+        callback._run(trainer, model, epochs_done=1)
+    assert callback.seen == [(False, False)]
+    assert model.training

@@ -1,0 +1,97 @@
+"""The LightningModules' loss terms, sampling, warm-up and saved hyperparameters."""
+
+from functools import partial
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from vae.likelihoods import Gaussian
+from vae.models import VAE, AutoEncoder
+from vae.models.vae import reparameterize
+from vae.nets import ConvDecoder, ConvEncoder
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.rand(6, 1, 28, 28)
+
+
+def test_vae_loss_terms_are_per_image_means(x):
+    terms = VAE(latent_dim=5).loss_terms(x)
+    assert set(terms) == {"loss", "recon", "kl", "elbo", "kl_per_dim"}
+    assert terms["kl_per_dim"].shape == (5,)
+    torch.testing.assert_close(terms["loss"], terms["recon"] + terms["kl"])
+    torch.testing.assert_close(terms["kl"], terms["kl_per_dim"].sum())
+    terms["loss"].backward()  # differentiable end to end
+
+
+@pytest.mark.parametrize("n_samples", [1, 3])
+def test_mc_samples_average_each_images_own_samples(x, n_samples):
+    model = VAE(latent_dim=4, mc_samples=n_samples)
+    torch.manual_seed(1)
+    recon = model.loss_terms(x)["recon"]
+    torch.manual_seed(1)
+    mu, logvar = model.encode(x)
+    z = reparameterize(mu, logvar, n_samples).view(n_samples, len(x), -1)  # sample-major
+    per_image = [
+        torch.stack(
+            [model.likelihood.nll(model.decoder(z[s, b : b + 1]), x[b : b + 1]) for s in range(n_samples)]
+        ).mean()
+        for b in range(len(x))
+    ]
+    torch.testing.assert_close(recon, torch.stack(per_image).mean())
+
+
+def test_kl_warmup_ramps_beta_during_training_only():
+    model = VAE(beta=4.0, kl_warmup_epochs=2)
+    model._trainer = SimpleNamespace(global_step=5, num_training_batches=10)  # half an epoch done
+    model.train()
+    assert model.kl_weight() == pytest.approx(4.0 * 0.25)
+    model._trainer.global_step = 40
+    assert model.kl_weight() == pytest.approx(4.0)  # capped at beta
+    model._trainer.global_step = 5
+    model.eval()
+    assert model.kl_weight() == 4.0  # validation and test use the full objective
+    assert VAE(beta=2.0).kl_weight() == 2.0  # no warm-up, no trainer
+
+
+def test_beta_scales_the_trained_loss_not_the_reported_terms(x):
+    torch.manual_seed(0)
+    low = VAE(latent_dim=3, beta=1.0)
+    high = VAE(latent_dim=3, beta=8.0)
+    high.load_state_dict(low.state_dict())
+    torch.manual_seed(2)
+    t_low = low.loss_terms(x)
+    torch.manual_seed(2)
+    t_high = high.loss_terms(x)
+    torch.testing.assert_close(t_high["elbo"], t_low["elbo"])
+    # float32 difference of two ~540-nat losses: compare to 1e-3 nats
+    torch.testing.assert_close(t_high["loss"] - t_low["loss"], 7.0 * t_low["kl"], atol=1e-3, rtol=0)
+
+
+def test_autoencoder_has_a_deterministic_code_and_no_kl(x):
+    model = AutoEncoder(latent_dim=7)
+    terms = model.loss_terms(x)
+    assert set(terms) == {"loss", "recon"}
+    torch.testing.assert_close(model.encode_mean(x), model.encode_mean(x))
+    assert model.encode_mean(x).shape == (6, 7)
+    last = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert last.out_features == 7  # a point, not (mean, log-variance)
+
+
+def test_models_take_any_backbone_and_likelihood(x):
+    conv = partial(ConvEncoder, channels=[8, 16], strides=[1, 2])
+    deconv = partial(ConvDecoder, channels=[8, 16], strides=[1, 2])
+    for cls in (VAE, AutoEncoder):
+        model = cls(encoder=conv, decoder=deconv, likelihood=Gaussian(variance=0.1), latent_dim=3)
+        assert model(x).shape == x.shape
+        assert model.decode_mean(torch.randn(2, 3)).shape == (2, 1, 28, 28)
+        assert torch.isfinite(model.loss_terms(x)["loss"])
+
+
+def test_saved_hyperparameters_are_plain_values():
+    model = VAE(latent_dim=3, likelihood=Gaussian(), optimizer=partial(torch.optim.SGD, lr=0.1))
+    assert set(model.hparams) == {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs"}
+    assert isinstance(model.configure_optimizers(), torch.optim.SGD)

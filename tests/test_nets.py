@@ -1,0 +1,65 @@
+"""Backbone output shapes for several latent dims and image sizes, both architectures."""
+
+import pytest
+import torch
+
+from vae.nets import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from vae.nets.activations import make_activation
+from vae.nets.conv import feature_shape
+
+SHAPES = [(1, 28, 28), (1, 32, 32), (3, 17, 23)]
+
+
+@pytest.mark.parametrize("in_shape", SHAPES)
+@pytest.mark.parametrize("latent_dim", [1, 2, 20])
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_encoder_and_decoder_shapes(arch, latent_dim, in_shape):
+    encoder_cls, decoder_cls = (MLPEncoder, MLPDecoder) if arch == "mlp" else (ConvEncoder, ConvDecoder)
+    encoder = encoder_cls(in_shape=in_shape, out_dim=2 * latent_dim)
+    decoder = decoder_cls(latent_dim=latent_dim, out_shape=in_shape)
+    x = torch.rand(5, *in_shape)
+    assert encoder(x).shape == (5, 2 * latent_dim)
+    assert decoder(torch.randn(5, latent_dim)).shape == (5, *in_shape)
+
+
+@pytest.mark.parametrize("strides", [(1, 2, 2, 1), (1, 2, 2, 2), (2, 2, 2, 2), (1, 1, 1, 1)])
+@pytest.mark.parametrize("kernel_size", [3, 4, 5])
+def test_conv_decoder_matches_any_image_size(strides, kernel_size):
+    for in_shape in SHAPES:
+        decoder = ConvDecoder(latent_dim=3, out_shape=in_shape, strides=strides, kernel_size=kernel_size)
+        assert decoder(torch.randn(2, 3)).shape == (2, *in_shape)
+
+
+def test_conv_feature_shape_is_derived_from_the_strides():
+    assert feature_shape((1, 28, 28), [32, 64, 64, 64], 3, [1, 2, 2, 1]) == (64, 7, 7)
+    assert feature_shape((1, 32, 32), [32, 64, 64, 64], 3, [1, 2, 2, 2]) == (64, 4, 4)
+    encoder = ConvEncoder((1, 28, 28), out_dim=10)
+    assert encoder.net[-1].in_features == 64 * 7 * 7
+
+
+def test_mlp_defaults_are_the_reference_784_400_z():
+    encoder, decoder = MLPEncoder((1, 28, 28), out_dim=40), MLPDecoder(20, (1, 28, 28))
+    linear = [m for m in [*encoder.modules(), *decoder.modules()] if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(784, 400), (400, 40), (20, 400), (400, 784)]
+
+
+def test_decoder_mirrors_several_hidden_layers():
+    decoder = MLPDecoder(8, (1, 28, 28), hidden_dims=[512, 128])
+    linear = [m for m in decoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(8, 128), (128, 512), (512, 784)]
+
+
+def test_decoders_output_raw_values_without_a_final_squashing():
+    torch.manual_seed(0)
+    for decoder in (MLPDecoder(4, (1, 28, 28)), ConvDecoder(4, (1, 28, 28))):
+        out = decoder(torch.randn(64, 4) * 10)
+        assert out.min() < 0 or out.max() > 1  # logits/means, not probabilities
+
+
+def test_bad_backbone_settings_raise_clear_errors():
+    with pytest.raises(ValueError, match="activation='swish'"):
+        make_activation("swish")
+    with pytest.raises(ValueError, match="same length"):
+        ConvEncoder((1, 28, 28), 4, channels=[32, 64], strides=[1, 2, 2])
+    with pytest.raises(ValueError, match="too small"):
+        ConvEncoder((1, 8, 8), 4, channels=[8] * 4, strides=[2] * 4, kernel_size=4)

@@ -1,0 +1,117 @@
+"""train.py through Hydra: composed configs, the run folder it leaves, multirun and DDP."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+
+from tests.conftest import TINY, compose_train
+from tests.tensorboard_events import hparams_entry, load_events
+from train import train
+from vae.utils import HPARAM_METRICS
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
+    returned = train(make_cfg("model.latent_dim=4"))
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+
+    assert summary["status"] == "completed"
+    assert summary["run_name"] == "vae-mlp-z4-b1"
+    metrics = summary["metrics"]
+    for stage in ("train", "val", "test"):
+        assert {f"{stage}/loss", f"{stage}/recon", f"{stage}/kl", f"{stage}/elbo"} <= set(metrics)
+    assert returned == metrics["val/loss"]  # the optimized metric
+    assert metrics["test/loss"] == pytest.approx(metrics["test/recon"] + metrics["test/kl"], rel=1e-5)
+    assert summary["n_params"] == sum(
+        p.numel() for p in hydra.utils.instantiate(summary["config"]["model"], img_shape=(1, 28, 28)).parameters()
+    )
+    assert summary["config"]["model"]["latent_dim"] == 4  # the resolved config travels with the results
+    assert "${" not in json.dumps(summary["config"])
+
+    checkpoint = torch.load(summary["best_checkpoint"], weights_only=True)  # plain data only
+    assert checkpoint["hyper_parameters"]["latent_dim"] == 4
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+    params, metric_names = hparams_entry(load_events(tmp_path))
+    assert metric_names == list(HPARAM_METRICS)
+    assert params["model"] == "vae" and params["backbone"] == "mlp" and params["likelihood"] == "bernoulli"
+    assert params["model.latent_dim"] == 4 and params["model.optimizer.lr"] == 1e-3
+    assert params["n_params"] == summary["n_params"]
+
+
+@pytest.mark.parametrize("model", ["vae", "ae"])
+@pytest.mark.parametrize("backbone", ["mlp", "conv"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_every_group_option_composes_and_builds(make_cfg, model, backbone, likelihood):
+    cfg = make_cfg(f"model={model}", f"backbone={backbone}", f"likelihood={likelihood}")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    net = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
+    assert type(net).__name__ == {"vae": "VAE", "ae": "AutoEncoder"}[model]
+    assert net.likelihood.name == likelihood
+    assert net(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("trainer", "expected"),
+    [("default", ("auto", 1, None)), ("cpu", ("cpu", 1, None)), ("gpu", ("gpu", 1, None)), ("ddp", ("auto", 2, "ddp"))],
+)
+def test_trainer_options_compose(mnist_root, tmp_path, trainer, expected):
+    cfg = compose_train([f"trainer={trainer}"], tmp_path, mnist_root, base=[])
+    assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.get("strategy")) == expected
+    assert cfg.trainer.max_epochs == 10 and cfg.trainer.precision == "32-true"
+    cfg = compose_train([f"trainer={trainer}", "trainer.precision=bf16-mixed"], tmp_path, mnist_root, base=[])
+    assert cfg.trainer.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize("debug", ["fdr", "limit", "overfit"])
+def test_debug_configs_run(make_cfg, tmp_path, debug):
+    overrides = [f"debug={debug}"] + (["trainer.max_epochs=2"] if debug == "overfit" else [])
+    train(make_cfg(*overrides))
+    assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["test/loss"] > 0
+
+
+def run_train(args: list[str], cwd: Path = PROJECT) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "train.py", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    run_train(
+        ["-m", "model=vae,ae", "backbone=mlp,conv", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}"]
+        + TINY
+        + [f"hydra.sweep.dir={sweep}"]
+    )
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert sorted(p.name.rsplit("_", 1)[0] for p in runs) == sorted(
+        ["vae-mlp-z20-b1", "vae-conv-z20-b1", "ae-mlp-z20-b1", "ae-conv-z20-b1"]
+    )
+    for run in runs:
+        summary = json.loads((run / "metrics.json").read_text())
+        assert summary["status"] == "completed" and summary["metrics"]["test/loss"] > 0
+        params, _ = hparams_entry(load_events(run))
+        assert f"{params['model']}-{params['backbone']}-z20-b1" == summary["run_name"]
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_shards_the_data(mnist_root, tmp_path):
+    run_dir = tmp_path / "ddp"
+    tiny = [o for o in TINY if not o.startswith("trainer.limit_train_batches")]
+    run_train(
+        ["trainer=ddp", "trainer.devices=2", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}"]
+        + tiny
+        + [f"hydra.run.dir={run_dir}"]
+    )
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["metrics"]["test/loss"] > 0
+    # 80 training images (120 - 40 for validation), batch 16: 5 steps in one process,
+    # ceil(40 / 16) = 3 in each of two when every process gets its own half
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3

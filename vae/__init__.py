@@ -1,0 +1,1 @@
+"""VAEs and auto-encoders on MNIST with PyTorch Lightning and Hydra."""

@@ -1,0 +1,95 @@
+"""Shared machinery of the visual callbacks: when to draw, model state, where pictures go."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from matplotlib.figure import Figure
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision.utils import save_image
+
+
+def take(dataset: Dataset, n: int, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` items of ``dataset`` as ``(x, labels)`` tensors (fewer if it is shorter)."""
+    subset = Subset(dataset, range(min(n, len(dataset))))
+    xs, ys = zip(*DataLoader(subset, batch_size=batch_size), strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def encode(pl_module: L.LightningModule, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Codes ``(N, latent_dim)`` of images ``x`` (``encode_mean``), computed in batches, on the CPU."""
+    return torch.cat(
+        [
+            pl_module.encode_mean(batch.to(pl_module.device, pl_module.dtype)).float().cpu()
+            for batch in x.split(batch_size)
+        ]
+    )
+
+
+class VisualCallback(L.Callback):
+    """Draws from the model after every ``every_n_epochs`` validation epochs and at the end of training.
+
+    Subclasses implement :meth:`draw`, which runs on global rank zero with the model in eval
+    mode under ``torch.no_grad()``; the model's mode is restored afterwards. Pictures go to
+    TensorBoard (when a ``TensorBoardLogger`` is attached) and, as PNGs, to
+    ``<run folder>/images/<name>/epoch_<NNN>.png``, NNN counting completed epochs.
+
+    Args:
+        every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
+    """
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        self.every_n_epochs = every_n_epochs
+        self._drawn_at_step: int | None = None
+        self._epochs_done = 0  # names the PNGs of the current draw
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        raise NotImplementedError
+
+    @rank_zero_only
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epochs_done = trainer.current_epoch + 1  # validation runs before the epoch counter moves on
+        if trainer.sanity_checking or self.every_n_epochs <= 0 or epochs_done % self.every_n_epochs:
+            return
+        self._run(trainer, pl_module, epochs_done)
+
+    @rank_zero_only
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._drawn_at_step != trainer.global_step:  # the last epoch was not drawn yet
+            self._run(trainer, pl_module, trainer.current_epoch)
+
+    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, epochs_done: int) -> None:
+        self._epochs_done = epochs_done
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                self.draw(trainer, pl_module)
+        finally:
+            pl_module.train(was_training)
+        self._drawn_at_step = trainer.global_step
+
+    # --- output ------------------------------------------------------------------------------
+    def _png_path(self, trainer: L.Trainer, tag: str) -> Path:
+        folder = Path(trainer.default_root_dir) / "images" / tag.split("/")[-1]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"epoch_{self._epochs_done:03d}.png"
+
+    @staticmethod
+    def _tensorboards(trainer: L.Trainer) -> list:
+        return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+
+    def log_image(self, trainer: L.Trainer, tag: str, grid: torch.Tensor) -> None:
+        """Writes an image grid ``(C, H, W)`` with values in [0, 1]."""
+        grid = grid.float().clamp(0, 1).cpu()
+        save_image(grid, self._png_path(trainer, tag))
+        for tensorboard in self._tensorboards(trainer):
+            tensorboard.add_image(tag, grid, global_step=trainer.global_step)
+
+    def log_figure(self, trainer: L.Trainer, tag: str, figure: Figure) -> None:
+        """Writes a matplotlib figure."""
+        figure.savefig(self._png_path(trainer, tag), dpi=100)
+        for tensorboard in self._tensorboards(trainer):
+            tensorboard.add_figure(tag, figure, global_step=trainer.global_step, close=False)

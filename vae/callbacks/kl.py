@@ -1,0 +1,36 @@
+"""The per-dimension KL of the last validation epoch as a bar chart and a histogram."""
+
+import lightning as L
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from vae.callbacks.base import VisualCallback
+
+PREFIX = "val/kl_per_dim/"
+
+
+class KLPerDimension(VisualCallback):
+    """Bars of KL(q(z_d | x) || p(z_d)) per latent dimension d, averaged over the validation set.
+
+    Reads the ``val/kl_per_dim/*`` values the model logged; draws nothing for a model with no
+    KL term (an auto-encoder). Dimensions near 0 nats are unused by the model.
+    """
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logged = sorted((name, value) for name, value in trainer.callback_metrics.items() if name.startswith(PREFIX))
+        if not logged:
+            return
+        kl = torch.stack([value for _, value in logged]).float().cpu()  # (D,)
+        figure = Figure(figsize=(max(4, 0.25 * len(kl) + 2), 3.5), layout="constrained")
+        ax = figure.add_subplot()
+        ax.bar(range(len(kl)), kl.numpy())
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(
+            xlabel="latent dimension",
+            ylabel="KL (nats per image)",
+            title=f"Validation KL per dimension, total {kl.sum():.2f} nats",
+        )
+        self.log_figure(trainer, "figures/kl_per_dim", figure)
+        for tensorboard in self._tensorboards(trainer):
+            tensorboard.add_histogram("kl_per_dim", kl, global_step=trainer.global_step)

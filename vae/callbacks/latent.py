@@ -1,0 +1,93 @@
+"""Pictures of the latent space: scatter of the codes by label, and decoded traversals."""
+
+import lightning as L
+import torch
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+from vae.callbacks.base import VisualCallback, encode, take
+
+
+def project_2d(z: torch.Tensor) -> tuple[torch.Tensor, str, str]:
+    """Coordinates ``(N, 2)`` to plot codes ``z`` ``(N, D)``, with axis labels.
+
+    2-D codes are shown as they are; higher dims by PCA onto their two main directions.
+    """
+    if z.shape[1] == 2:
+        return z, "z[0]", "z[1]"
+    if z.shape[1] == 1:
+        return torch.cat([z, torch.zeros_like(z)], dim=1), "z[0]", ""
+    centered = z - z.mean(0)
+    _, s, vh = torch.linalg.svd(centered, full_matrices=False)
+    share = s.pow(2) / s.pow(2).sum()  # fraction of the variance along each principal direction
+    return centered @ vh[:2].T, f"PC1 ({share[0]:.0%} of var.)", f"PC2 ({share[1]:.0%} of var.)"
+
+
+class LatentScatter(VisualCallback):
+    """Codes of validation images colored by digit: 2-D directly, higher dims by PCA.
+
+    Args:
+        n_points: validation images to encode.
+        plot_3d: for a 3-D latent space, also draw a 3-D scatter.
+        every_n_epochs: see ``VisualCallback``.
+    """
+
+    def __init__(self, n_points: int = 2000, plot_3d: bool = True, every_n_epochs: int = 1) -> None:
+        super().__init__(every_n_epochs)
+        self.n_points, self.plot_3d = n_points, plot_3d
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        x, labels = take(trainer.datamodule.val_dataset, self.n_points)
+        z = encode(pl_module, x)  # (N, D)
+        coords, xlabel, ylabel = project_2d(z)
+        figure = Figure(figsize=(6, 5), layout="constrained")
+        ax = figure.add_subplot()
+        points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+        figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=f"Codes of {len(z)} validation images (latent dim {z.shape[1]})")
+        self.log_figure(trainer, "figures/latent_scatter", figure)
+
+        if self.plot_3d and z.shape[1] == 3:
+            figure = Figure(figsize=(6, 5), layout="constrained")
+            ax = figure.add_subplot(projection="3d")
+            ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3)
+            ax.set(xlabel="z[0]", ylabel="z[1]", zlabel="z[2]", title="Codes in 3-D")
+            self.log_figure(trainer, "figures/latent_scatter_3d", figure)
+
+
+class LatentTraversal(VisualCallback):
+    """Decoded images along latent axes.
+
+    2-D latent: the grid of decodings over [-span, span]^2 (z[0] left to right, z[1] bottom
+    to top). Otherwise: one row per most active dimension (largest variance of the codes over
+    validation images, the active-unit statistic of Burda et al.), that dimension swept over
+    [-span, span] with the others at 0, the prior mean.
+
+    Args:
+        span: half-width of the swept interval.
+        steps: decoded points per axis.
+        n_dims: rows (most active dimensions) for latents other than 2-D.
+        n_points: validation images used to rank the dimensions.
+        every_n_epochs: see ``VisualCallback``.
+    """
+
+    def __init__(
+        self, span: float = 2.0, steps: int = 11, n_dims: int = 8, n_points: int = 1000, every_n_epochs: int = 1
+    ) -> None:
+        super().__init__(every_n_epochs)
+        self.span, self.steps, self.n_dims, self.n_points = span, steps, n_dims, n_points
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        values = torch.linspace(-self.span, self.span, self.steps)
+        latent_dim = pl_module.latent_dim
+        if latent_dim == 2:
+            z1, z0 = torch.meshgrid(values.flip(0), values, indexing="ij")  # rows: z[1] from +span down
+            z = torch.stack([z0.flatten(), z1.flatten()], dim=1)  # (steps^2, 2)
+        else:
+            x, _ = take(trainer.datamodule.val_dataset, self.n_points)
+            dims = encode(pl_module, x).var(0).argsort(descending=True)[: self.n_dims]
+            z = torch.zeros(len(dims), self.steps, latent_dim)
+            z[torch.arange(len(dims)), :, dims] = values  # row i sweeps dimension dims[i]
+            z = z.flatten(0, 1)  # (rows * steps, D)
+        x_hat = pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu()
+        self.log_image(trainer, "images/latent_traversal", make_grid(x_hat, nrow=self.steps, pad_value=0.5))

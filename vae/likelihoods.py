@@ -1,0 +1,50 @@
+"""Observation models p(x | z): how a decoder's raw output becomes a loss and an image.
+
+The decoder never applies a sigmoid itself, so it cannot be applied twice: a likelihood
+turns the raw output into ``mean`` (what is shown) and ``nll`` (what is trained).
+"""
+
+import torch
+
+from vae.losses import bernoulli_nll, gaussian_nll
+
+
+class Bernoulli:
+    """Independent Bernoulli pixels; the decoder outputs logits. Targets must lie in [0, 1]."""
+
+    name = "bernoulli"
+
+    def nll(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return bernoulli_nll(output, x)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(output)
+
+    def __repr__(self) -> str:
+        return "Bernoulli()"
+
+
+class Gaussian:
+    """Fixed-variance Gaussian pixels ("MSE" up to constants).
+
+    Args:
+        variance: sigma^2 of every pixel. 0.5 makes the loss the plain sum of squared errors
+            plus a constant.
+        sigmoid_mean: pass the decoder output through a sigmoid to get the mean (keeps it in
+            [0, 1]); otherwise the output is the mean.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, variance: float = 1.0, sigmoid_mean: bool = False) -> None:
+        self.variance = variance
+        self.sigmoid_mean = sigmoid_mean
+
+    def nll(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return gaussian_nll(self.mean(output), x, self.variance)
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(output) if self.sigmoid_mean else output
+
+    def __repr__(self) -> str:
+        return f"Gaussian(variance={self.variance}, sigmoid_mean={self.sigmoid_mean})"

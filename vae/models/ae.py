@@ -1,0 +1,39 @@
+"""Vanilla auto-encoder: the same backbones with a deterministic code and no KL term."""
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from vae.likelihoods import Bernoulli
+from vae.models.base import FACTORIES, LatentVariableModel, ModuleFactory
+
+
+class AutoEncoder(LatentVariableModel):
+    """Deterministic auto-encoder trained on the reconstruction term alone (nats per image).
+
+    Args:
+        encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler: as for ``VAE``.
+        beta: ignored (an auto-encoder has no KL term); accepted so that one sweep over
+            ``model.beta`` can cover VAEs and auto-encoders alike.
+    """
+
+    def __init__(
+        self,
+        encoder: ModuleFactory | None = None,
+        decoder: ModuleFactory | None = None,
+        likelihood: Bernoulli | None = None,
+        img_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 20,
+        beta: float = 0.0,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+    ) -> None:
+        super().__init__(encoder, decoder, likelihood, img_shape, latent_dim, latent_dim, optimizer, scheduler)
+        self.save_hyperparameters(logger=False, ignore=FACTORIES)
+
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)  # (B, latent_dim)
+
+    def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        recon = self.likelihood.nll(self.decoder(self.encoder(x)), x)  # (B,)
+        return {"loss": recon.mean(), "recon": recon.detach().mean()}

@@ -1,0 +1,107 @@
+"""What the VAE and the auto-encoder share: backbones, likelihood, one step for every stage."""
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import lightning as L
+import torch
+from torch import nn
+
+from vae.likelihoods import Bernoulli
+from vae.nets import MLPDecoder, MLPEncoder
+
+ModuleFactory = Callable[..., nn.Module]
+# Constructor arguments that are objects, not data: kept out of the saved hyperparameters so
+# checkpoints hold plain values only and load with torch.load(weights_only=True). The run
+# folder's .hydra/config.yaml says how to build them again.
+FACTORIES = ("encoder", "decoder", "likelihood", "optimizer", "scheduler")
+
+
+class LatentVariableModel(L.LightningModule):
+    """Base LightningModule: an encoder, a decoder and a likelihood, trained by ``loss_terms``.
+
+    Subclasses define ``loss_terms(x)`` (a dict with a differentiable ``loss`` and detached
+    parts, in nats per image; each scalar entry is logged as ``<stage>/<name>``) and
+    ``encode_mean(x)``. Backbones arrive as factories (Hydra partials) and are completed
+    here with the shapes only the model knows.
+
+    Args:
+        encoder: ``encoder(in_shape=..., out_dim=...)`` builds the encoder.
+        decoder: ``decoder(latent_dim=..., out_shape=...)`` builds the decoder.
+        likelihood: observation model (``vae.likelihoods``).
+        img_shape: image shape ``(C, H, W)``.
+        latent_dim: size of z.
+        encoder_out_dim: numbers the encoder emits per image (set by the subclass).
+        optimizer: ``optimizer(params=...)`` builds the optimizer (default Adam, lr 1e-3).
+        scheduler: optional ``scheduler(optimizer=...)``, stepped each epoch on ``val/loss``.
+    """
+
+    def __init__(
+        self,
+        encoder: ModuleFactory | None,
+        decoder: ModuleFactory | None,
+        likelihood: Bernoulli | None,
+        img_shape: Sequence[int],
+        latent_dim: int,
+        encoder_out_dim: int,
+        optimizer: Callable[..., torch.optim.Optimizer] | None,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
+    ) -> None:
+        super().__init__()
+        self.img_shape = tuple(img_shape)
+        self.latent_dim = latent_dim
+        self.encoder = (encoder or MLPEncoder)(in_shape=self.img_shape, out_dim=encoder_out_dim)
+        self.decoder = (decoder or MLPDecoder)(latent_dim=latent_dim, out_shape=self.img_shape)
+        self.likelihood = likelihood or Bernoulli()
+        self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=1e-3)
+        self.scheduler_factory = scheduler
+
+    # --- what subclasses provide -------------------------------------------------------------
+    def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic code of ``x``, ``(B, latent_dim)``: the posterior mean, or the AE code."""
+        raise NotImplementedError
+
+    # --- shared by both models ---------------------------------------------------------------
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean image of p(x | z), ``(B, C, H, W)``."""
+        return self.likelihood.mean(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean reconstruction of ``x`` through the code of :meth:`encode_mean`."""
+        return self.decode_mean(self.encode_mean(x))
+
+    def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, _ = batch  # labels are kept for plots, never used for training
+        terms = self.loss_terms(x)
+        # Epoch means only: Lightning accumulates them on the device, so no step forces a host sync.
+        log = partial(self.log, on_step=False, on_epoch=True, sync_dist=True, batch_size=x.shape[0])
+        for name, value in terms.items():
+            if value.ndim == 0:
+                log(f"{stage}/{name}", value, prog_bar=name == "loss")
+        if stage == "val" and "kl_per_dim" in terms:
+            width = len(str(self.latent_dim - 1))
+            for i, kl in enumerate(terms["kl_per_dim"]):
+                log(f"val/kl_per_dim/z{i:0{width}d}", kl)
+        return terms["loss"]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._common_step(batch, "test")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
+        }

@@ -1,0 +1,6 @@
+"""Glue between the Hydra config and a Lightning run."""
+
+from vae.utils.hparams import HPARAM_METRICS, flat_hyperparameters, log_hyperparameters
+from vae.utils.instantiate import instantiate_group
+
+__all__ = ["HPARAM_METRICS", "flat_hyperparameters", "instantiate_group", "log_hyperparameters"]
