@@ -13,7 +13,6 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
@@ -39,8 +38,7 @@ def train(cfg: DictConfig) -> float | None:
         cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
     )
     n_params = sum(p.numel() for p in model.parameters())
-    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
-    log_hyperparameters(trainer, flat_hyperparameters(cfg, choices, n_params))
+    log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
     log.info(f"Run {cfg.run_name}: writing to {output_dir}")
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -39,6 +39,7 @@ def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, back
     for name in [tag.split("/")[-1] for tag in IMAGES + figures]:
         assert sorted(p.name for p in (tmp_path / "images" / name).glob("*.png")) == ["epoch_001.png", "epoch_002.png"]
     assert len(events.Scalars("val/loss")) == 2  # one point per epoch
+    assert len(events.Scalars("train/loss")) == 2 * 3  # one per step (log_every_n_steps=1, 3 batches)
 
 
 def test_every_n_epochs_and_the_final_draw(make_cfg, tmp_path):

@@ -43,6 +43,7 @@ def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
     assert params["model"] == "vae" and params["backbone"] == "mlp" and params["likelihood"] == "bernoulli"
     assert params["model.latent_dim"] == 4 and params["model.optimizer.lr"] == 1e-3
     assert params["n_params"] == summary["n_params"]
+    assert params["data.val_size"] == 40  # an overridden key is reported too
 
 
 @pytest.mark.parametrize("model", ["vae", "ae"])
@@ -94,11 +95,15 @@ def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
     assert sorted(p.name.rsplit("_", 1)[0] for p in runs) == sorted(
         ["vae-mlp-z20-b1", "vae-conv-z20-b1", "ae-mlp-z20-b1", "ae-conv-z20-b1"]
     )
+    columns = set()
     for run in runs:
         summary = json.loads((run / "metrics.json").read_text())
         assert summary["status"] == "completed" and summary["metrics"]["test/loss"] > 0
         params, _ = hparams_entry(load_events(run))
         assert f"{params['model']}-{params['backbone']}-z20-b1" == summary["run_name"]
+        columns.add(frozenset(params))
+    # TensorBoard takes the HPARAMS columns from one run: every run must declare the same ones
+    assert len(columns) == 1
 
 
 @pytest.mark.slow

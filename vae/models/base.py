@@ -76,11 +76,13 @@ class LatentVariableModel(L.LightningModule):
     def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, _ = batch  # labels are kept for plots, never used for training
         terms = self.loss_terms(x)
-        # Epoch means only: Lightning accumulates them on the device, so no step forces a host sync.
-        log = partial(self.log, on_step=False, on_epoch=True, sync_dist=True, batch_size=x.shape[0])
+        # Training values are logged per step (every `log_every_n_steps`, for live curves);
+        # val/test as epoch means averaged over processes. No value forces a host sync each step.
+        per_step = stage == "train"
+        log = partial(self.log, on_step=per_step, on_epoch=not per_step, sync_dist=not per_step, batch_size=len(x))
         for name, value in terms.items():
             if value.ndim == 0:
-                log(f"{stage}/{name}", value, prog_bar=name == "loss")
+                log(f"{stage}/{name}", value, prog_bar=stage == "val" and name == "loss")
         if stage == "val" and "kl_per_dim" in terms:
             width = len(str(self.latent_dim - 1))
             for i, kl in enumerate(terms["kl_per_dim"]):

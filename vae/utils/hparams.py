@@ -3,6 +3,8 @@
 from typing import Any
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -11,32 +13,42 @@ from torch.utils.tensorboard.summary import hparams
 # Columns of the HPARAMS table. TensorBoard fills each with the last value of that scalar in
 # the run, so they show the final numbers without logging anything twice.
 HPARAM_METRICS = ("test/loss", "test/recon", "test/kl", "test/elbo", "val/loss", "val/elbo")
+GROUPS = ("model", "backbone", "likelihood")
+# Settings every run reports, whatever its model or backbone.
+CORE = (
+    "model.latent_dim",
+    "model.beta",
+    "model.optimizer.lr",
+    "data.batch_size",
+    "data.binarize",
+    "trainer.max_epochs",
+    "trainer.precision",
+    "seed",
+)
 
 
-def _flatten(node: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(node, dict):
-        items: dict[str, Any] = {}
-        for key, value in node.items():
-            if key not in ("_target_", "_partial_"):
-                items.update(_flatten(value, f"{prefix}.{key}"))
-        return items
-    # TensorBoard takes bool, int, float and str only
-    return {prefix: node if isinstance(node, bool | int | float | str) else str(node)}
+def _scalar(value: Any) -> bool | int | float | str:
+    """TensorBoard takes bool, int, float and str only."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
 
 
-def flat_hyperparameters(cfg: DictConfig, choices: dict[str, str], n_params: int) -> dict[str, Any]:
-    """The settings that tell the runs of a sweep apart, as flat ``name: scalar`` pairs."""
-    params: dict[str, Any] = {group: choices.get(group, "") for group in ("model", "backbone", "likelihood")}
-    params.update(_flatten(OmegaConf.to_container(cfg.model, resolve=True), "model"))
-    for key in (
-        "data.batch_size",
-        "data.binarize",
-        "data.image_size",
-        "trainer.max_epochs",
-        "trainer.precision",
-        "seed",
-    ):
-        params[key] = _flatten(OmegaConf.select(cfg, key), key)[key]
+def flat_hyperparameters(cfg: DictConfig, n_params: int) -> dict[str, Any]:
+    """A run's settings for the HPARAMS table: the group choices, ``CORE`` and every overridden key.
+
+    TensorBoard takes the table's columns from one run of the sweep, picked arbitrarily, so all
+    runs must report the same keys. The jobs of a sweep share their override keys (only the
+    values differ), so a sweep over VAEs and AEs, MLPs and conv nets still lines up, and the
+    table shows exactly what was varied. Outside a Hydra app only ``CORE`` is reported.
+    """
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    choices: dict[str, str] = dict(hydra_cfg.runtime.choices) if hydra_cfg else {}
+    overrides: list[str] = list(hydra_cfg.overrides.task) if hydra_cfg else []
+    params: dict[str, Any] = {group: choices.get(group, "") for group in GROUPS}
+    override_keys = [o.key_or_group for o in OverridesParser.create().parse_overrides(overrides) if not o.is_delete()]
+    for key in [*CORE, *override_keys]:
+        params[key] = choices[key] if key in choices else _scalar(OmegaConf.select(cfg, key, default=None))
     params["n_params"] = n_params
     return params
 
