@@ -41,7 +41,7 @@ def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
     params, metric_names = hparams_entry(load_events(tmp_path))
     assert metric_names == list(HPARAM_METRICS)
     assert params["model"] == "vae" and params["backbone"] == "mlp" and params["likelihood"] == "bernoulli"
-    assert params["model.latent_dim"] == 4 and params["model.optimizer.lr"] == 1e-3
+    assert params["model.latent_dim"] == 4 and params["optimizer"] == "adam" and params["optimizer.lr"] == 1e-3
     assert params["n_params"] == summary["n_params"]
     assert params["data.val_size"] == 40  # an overridden key is reported too
 
@@ -56,6 +56,15 @@ def test_every_group_option_composes_and_builds(make_cfg, model, backbone, likel
     assert type(net).__name__ == {"vae": "VAE", "ae": "AutoEncoder"}[model]
     assert net.likelihood.name == likelihood
     assert net(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("scheduler", [None, "plateau", "cosine"])
+def test_every_optimizer_and_scheduler_builds(make_cfg, optimizer, scheduler):
+    cfg = make_cfg(f"optimizer={optimizer}", *([f"scheduler={scheduler}"] if scheduler else []))
+    net = hydra.utils.instantiate(cfg.model, img_shape=(1, 28, 28), _convert_="all")
+    configured = net.configure_optimizers()
+    assert type(configured if scheduler is None else configured["optimizer"]).__name__.lower() == optimizer
 
 
 @pytest.mark.parametrize(
@@ -75,6 +84,15 @@ def test_debug_configs_run(make_cfg, tmp_path, debug):
     overrides = [f"debug={debug}"] + (["trainer.max_epochs=2"] if debug == "overfit" else [])
     train(make_cfg(*overrides))
     assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["test/loss"] > 0
+
+
+def test_bf16_mixed_precision_and_a_scheduler(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.precision=bf16-mixed", "backbone=conv", "scheduler=cosine", "trainer.max_epochs=2")
+    train(cfg)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert all(torch.isfinite(torch.tensor(value)) for value in metrics.values())
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # T_max = 2
 
 
 def run_train(args: list[str], cwd: Path = PROJECT) -> subprocess.CompletedProcess:

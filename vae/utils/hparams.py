@@ -13,12 +13,12 @@ from torch.utils.tensorboard.summary import hparams
 # Columns of the HPARAMS table. TensorBoard fills each with the last value of that scalar in
 # the run, so they show the final numbers without logging anything twice.
 HPARAM_METRICS = ("test/loss", "test/recon", "test/kl", "test/elbo", "val/loss", "val/elbo")
-GROUPS = ("model", "backbone", "likelihood")
+GROUPS = ("model", "backbone", "likelihood", "optimizer")
 # Settings every run reports, whatever its model or backbone.
 CORE = (
     "model.latent_dim",
     "model.beta",
-    "model.optimizer.lr",
+    "optimizer.lr",
     "data.batch_size",
     "data.binarize",
     "trainer.max_epochs",
