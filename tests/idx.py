@@ -20,14 +20,23 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_mnist(root: Path, n_train: int = 120, n_test: int = 40, gz: bool = False, seed: int = 0) -> Path:
-    """Writes ``root/MNIST/raw/`` with random 28x28 "digits" and labels cycling 0..9; returns the raw folder."""
+def write_mnist(
+    root: Path, n_train: int = 120, n_test: int = 40, gz: bool = False, seed: int = 0, same_images: bool = False
+) -> Path:
+    """Writes ``root/MNIST/raw/`` with random 28x28 "digits" and labels cycling 0..9; returns the raw folder.
+
+    ``same_images``: the test file starts with the same images as the training file.
+    """
     rng = np.random.default_rng(seed)
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for name, (is_images, is_train) in FILES.items():
         n = n_train if is_train else n_test
-        array = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) if is_images else np.arange(n) % 10
+        if is_images:
+            image_rng = np.random.default_rng(seed) if same_images else rng  # a fresh rng repeats the images
+            array = image_rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        else:
+            array = np.arange(n) % 10
         data = idx_bytes(np.asarray(array))
         if gz:
             (raw / f"{name}.gz").write_bytes(gzip.compress(data))

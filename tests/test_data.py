@@ -45,6 +45,14 @@ def test_static_binarization_is_fixed(mnist_root):
     assert torch.equal(first, images(datamodule.train_dataset))
 
 
+def test_static_binarization_draws_differ_between_training_and_test_images(tmp_path):
+    # identical grey images in both files: only the random draws can tell them apart
+    write_mnist(tmp_path, n_train=30, n_test=30, same_images=True)
+    datamodule = ready(tmp_path, binarize="static")
+    train_file = datamodule.val_dataset.dataset  # the fixed-binarized view of the training file
+    assert not torch.equal(train_file[0][0], datamodule.test_dataset[0][0])
+
+
 def test_dynamic_binarization_resamples_training_images_only(mnist_root):
     datamodule = ready(mnist_root, binarize="dynamic")
     first, second = images(datamodule.train_dataset), images(datamodule.train_dataset)
@@ -103,5 +111,8 @@ def test_root_defaults_to_the_environment_variable(tmp_path, monkeypatch):
 def test_bad_settings_are_refused(mnist_root):
     with pytest.raises(ValueError, match="data.binarize='threshold'"):
         MNISTDataModule(root=mnist_root, binarize="threshold")
-    with pytest.raises(ValueError, match="data.val_size=500"):
+    with pytest.raises(ValueError, match="data.val_size=500 must be less than the 120 training images"):
         MNISTDataModule(root=mnist_root, val_size=500).setup()
+    for bad in (0, 0.1, "10"):
+        with pytest.raises(ValueError, match=f"data.val_size={bad!r} must be a whole number"):
+            MNISTDataModule(root=mnist_root, val_size=bad)

@@ -95,3 +95,17 @@ def test_likelihood_means_are_what_is_shown():
     # the Bernoulli loss takes logits: applying a sigmoid first would change the value
     x = torch.tensor([[0.0, 1.0, 1.0]])
     assert not torch.allclose(Bernoulli().nll(output, x), Bernoulli().nll(torch.sigmoid(output), x))
+
+
+def test_losses_are_float32_for_bfloat16_inputs():
+    torch.manual_seed(0)
+    logits, x = torch.randn(4, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    mu, logvar = torch.randn(4, 8), torch.randn(4, 8)
+    low = (logits.bfloat16(), x.bfloat16(), mu.bfloat16(), logvar.bfloat16())
+    for value, reference in [
+        (bernoulli_nll(low[0], low[1]), bernoulli_nll(low[0].float(), low[1].float())),
+        (gaussian_nll(low[0], low[1], 0.5), gaussian_nll(low[0].float(), low[1].float(), 0.5)),
+        (kl_standard_normal(low[2], low[3]), kl_standard_normal(low[2].float(), low[3].float())),
+    ]:
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, reference)  # summed in float32, not in bfloat16

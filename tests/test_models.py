@@ -46,7 +46,7 @@ def test_mc_samples_average_each_images_own_samples(x, n_samples):
 
 def test_kl_warmup_ramps_beta_during_training_only():
     model = VAE(beta=4.0, kl_warmup_epochs=2)
-    model._trainer = SimpleNamespace(global_step=5, num_training_batches=10)  # half an epoch done
+    model._trainer = SimpleNamespace(global_step=5, num_training_batches=10, accumulate_grad_batches=1)  # half an epoch
     model.train()
     assert model.kl_weight() == pytest.approx(4.0 * 0.25)
     model._trainer.global_step = 40
@@ -55,6 +55,9 @@ def test_kl_warmup_ramps_beta_during_training_only():
     model.eval()
     assert model.kl_weight() == 4.0  # validation and test use the full objective
     assert VAE(beta=2.0).kl_weight() == 2.0  # no warm-up, no trainer
+    model.train()
+    model._trainer.accumulate_grad_batches = 2  # 5 optimizer steps are 10 batches: a whole epoch
+    assert model.kl_weight() == pytest.approx(4.0 * 0.5)
 
 
 def test_beta_scales_the_trained_loss_not_the_reported_terms(x):

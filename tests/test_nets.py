@@ -53,7 +53,8 @@ def test_decoders_output_raw_values_without_a_final_squashing():
     torch.manual_seed(0)
     for decoder in (MLPDecoder(4, (1, 28, 28)), ConvDecoder(4, (1, 28, 28))):
         out = decoder(torch.randn(64, 4) * 10)
-        assert out.min() < 0 or out.max() > 1  # logits/means, not probabilities
+        # both signs and beyond 1: no sigmoid, tanh or ReLU at the end
+        assert out.min() < 0 and out.max() > 1
 
 
 def test_bad_backbone_settings_raise_clear_errors():

@@ -4,9 +4,25 @@ The decoder never applies a sigmoid itself, so it cannot be applied twice: a lik
 turns the raw output into ``mean`` (what is shown) and ``nll`` (what is trained).
 """
 
+from typing import Protocol
+
 import torch
 
 from vae.losses import bernoulli_nll, gaussian_nll
+
+
+class Likelihood(Protocol):
+    """What a model needs of an observation model."""
+
+    name: str
+
+    def nll(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | decoder output), ``(B,)`` nats per image."""
+        ...
+
+    def mean(self, output: torch.Tensor) -> torch.Tensor:
+        """The mean image E[x | decoder output]."""
+        ...
 
 
 class Bernoulli:

@@ -72,3 +72,15 @@ def negative_elbo(recon: torch.Tensor, kl_per_dim: torch.Tensor, beta: float = 1
         "elbo": -(recon + kl).detach().mean(),
         "kl_per_dim": kl_per_dim.detach().mean(0),
     }
+
+
+def reconstruction_loss(recon: torch.Tensor) -> dict[str, torch.Tensor]:
+    """An auto-encoder's loss: the reconstruction term alone, in nats per image.
+
+    Args:
+        recon: ``(B,)`` -log p(x | z) of each image.
+
+    Returns:
+        ``loss`` (differentiable, batch mean) and the detached ``recon``.
+    """
+    return {"loss": recon.mean(), "recon": recon.detach().mean()}

@@ -63,7 +63,7 @@ class MNISTDataModule(L.LightningDataModule):
             ``root`` itself is then never written to.
         batch_size: images per batch.
         num_workers: DataLoader worker processes.
-        val_size: training images held out for validation (5,000 leaves 55,000).
+        val_size: training images held out for validation (5,000 leaves 55,000); at least 1.
         split_seed: seed of the train/val split and of the fixed validation/test binarization,
             kept apart from the run's seed so every run of a sweep sees the same split.
         binarize: ``none`` (grey levels), ``static`` (one fixed Bernoulli sample per image)
@@ -88,6 +88,8 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         if binarize not in BINARIZE_MODES:
             raise ValueError(f"data.binarize={binarize!r} is not allowed; choose one of {list(BINARIZE_MODES)}")
+        if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
+            raise ValueError(f"data.val_size={val_size!r} must be a whole number of images, at least 1")
         self.root = Path(root or os.environ.get("VAE_DATA_DIR") or "data").expanduser().resolve()
         self.cache_dir = Path(cache_dir).expanduser().resolve()
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
@@ -138,8 +140,8 @@ class MNISTDataModule(L.LightningDataModule):
         transform = transforms.Compose(steps)
         train_file = MNIST(self.source_dir, train=True, transform=transform)
         test_file = MNIST(self.source_dir, train=False, transform=transform)
-        if not 0 < self.val_size < len(train_file):
-            raise ValueError(f"data.val_size={self.val_size} must be between 1 and {len(train_file) - 1}")
+        if self.val_size >= len(train_file):
+            raise ValueError(f"data.val_size={self.val_size} must be less than the {len(train_file)} training images")
 
         permutation = torch.randperm(len(train_file), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = permutation[: self.val_size].tolist(), permutation[self.val_size :].tolist()
@@ -147,7 +149,8 @@ class MNISTDataModule(L.LightningDataModule):
         if self.binarize != "none":
             train_source = Binarized(train_file, self.binarize, self.split_seed)
             eval_source = Binarized(train_file, "static", self.split_seed)
-            test_source = Binarized(test_file, "static", self.split_seed)
+            # seeds past the training file's, so test image i is not binarized like training image i
+            test_source = Binarized(test_file, "static", self.split_seed + len(train_file))
         self.train_dataset = Subset(train_source, train_idx)
         self.val_dataset = Subset(eval_source, val_idx)
         self.test_dataset = test_source

@@ -4,7 +4,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from vae.likelihoods import Bernoulli
+from vae.likelihoods import Likelihood
+from vae.losses import reconstruction_loss
 from vae.models.base import FACTORIES, LatentVariableModel, ModuleFactory
 
 
@@ -21,10 +22,10 @@ class AutoEncoder(LatentVariableModel):
         self,
         encoder: ModuleFactory | None = None,
         decoder: ModuleFactory | None = None,
-        likelihood: Bernoulli | None = None,
+        likelihood: Likelihood | None = None,
         img_shape: Sequence[int] = (1, 28, 28),
         latent_dim: int = 20,
-        beta: float = 0.0,
+        beta: float = 1.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
     ) -> None:
@@ -35,5 +36,4 @@ class AutoEncoder(LatentVariableModel):
         return self.encoder(x)  # (B, latent_dim)
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        recon = self.likelihood.nll(self.decoder(self.encoder(x)), x)  # (B,)
-        return {"loss": recon.mean(), "recon": recon.detach().mean()}
+        return reconstruction_loss(self.likelihood.nll(self.decoder(self.encoder(x)), x))

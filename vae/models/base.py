@@ -7,7 +7,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from vae.likelihoods import Bernoulli
+from vae.likelihoods import Bernoulli, Likelihood
 from vae.nets import MLPDecoder, MLPEncoder
 
 ModuleFactory = Callable[..., nn.Module]
@@ -33,14 +33,15 @@ class LatentVariableModel(L.LightningModule):
         latent_dim: size of z.
         encoder_out_dim: numbers the encoder emits per image (set by the subclass).
         optimizer: ``optimizer(params=...)`` builds the optimizer (default Adam, lr 1e-3).
-        scheduler: optional ``scheduler(optimizer=...)``, stepped each epoch on ``val/loss``.
+        scheduler: optional ``scheduler(optimizer=...)``, stepped each epoch (ReduceLROnPlateau
+            on ``val/loss``, after each validation).
     """
 
     def __init__(
         self,
         encoder: ModuleFactory | None,
         decoder: ModuleFactory | None,
-        likelihood: Bernoulli | None,
+        likelihood: Likelihood | None,
         img_shape: Sequence[int],
         latent_dim: int,
         encoder_out_dim: int,
@@ -103,7 +104,9 @@ class LatentVariableModel(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
-        }
+        schedule = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            # it reads val/loss, which exists only after the epochs that validate
+            every = self.trainer.check_val_every_n_epoch if self._trainer is not None else 1
+            schedule.update(monitor="val/loss", frequency=every or 1)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}

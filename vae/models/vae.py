@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from vae.likelihoods import Bernoulli
+from vae.likelihoods import Likelihood
 from vae.losses import kl_standard_normal, negative_elbo
 from vae.models.base import FACTORIES, LatentVariableModel, ModuleFactory
 
@@ -35,7 +35,7 @@ class VAE(LatentVariableModel):
         self,
         encoder: ModuleFactory | None = None,
         decoder: ModuleFactory | None = None,
-        likelihood: Bernoulli | None = None,
+        likelihood: Likelihood | None = None,
         img_shape: Sequence[int] = (1, 28, 28),
         latent_dim: int = 20,
         beta: float = 1.0,
@@ -60,7 +60,9 @@ class VAE(LatentVariableModel):
         beta, warmup = self.hparams.beta, self.hparams.kl_warmup_epochs
         if warmup <= 0 or not self.training or self._trainer is None:
             return beta
-        epochs_done = self.trainer.global_step / max(1, self.trainer.num_training_batches)
+        # global_step counts optimizer steps; with gradient accumulation each takes several batches
+        batches_done = self.trainer.global_step * self.trainer.accumulate_grad_batches
+        epochs_done = batches_done / max(1, self.trainer.num_training_batches)
         return beta * min(1.0, epochs_done / warmup)
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

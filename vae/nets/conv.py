@@ -46,7 +46,8 @@ class ConvEncoder(nn.Module):
         out_dim: size of the output vector (``2 * latent_dim`` for a VAE, ``latent_dim`` for an AE).
         channels: output channels of each conv layer.
         strides: stride of each conv layer.
-        kernel_size: square kernel size of every layer; padding keeps "same" size at stride 1.
+        kernel_size: square kernel size of every layer; padding ``(k - 1) // 2`` keeps the size
+            at stride 1 for odd kernels.
         activation: name of the activation after each conv layer.
     """
 
