@@ -6,63 +6,10 @@ Examples:
     python train.py -m model=vae,ae model.latent_dim=2,10,20
 """
 
-import json
-import logging
-import time
-from pathlib import Path
-
 import hydra
-import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
-
-log = logging.getLogger(__name__)
-
-
-def train(cfg: DictConfig) -> float | None:
-    """Fits the configured model, tests it and writes ``metrics.json`` into the run folder.
-
-    Returns:
-        The value of ``cfg.optimized_metric`` (for sweepers), or None if it was not logged.
-    """
-    started = time.perf_counter()
-    output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
-
-    datamodule = hydra.utils.instantiate(cfg.data)
-    # _convert_: plain lists and dicts in the model, so checkpoints load with weights_only=True
-    model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
-    trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
-    )
-    n_params = sum(p.numel() for p in model.parameters())
-    log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
-    log.info(f"Run {cfg.run_name}: writing to {output_dir}")
-
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}  # testing resets them
-    best_checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
-        metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
-    metrics = dict(sorted(metrics.items()))
-    if trainer.is_global_zero:
-        summary = {
-            "run_name": cfg.run_name,
-            "status": "completed",
-            "metrics": metrics,
-            "n_params": n_params,
-            "wall_time_s": round(time.perf_counter() - started, 2),
-            "best_checkpoint": best_checkpoint,
-            "config": OmegaConf.to_container(cfg, resolve=True),
-        }
-        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-        shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
-        log.info(f"Test metrics (nats per image): {shown}")
-        log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
-    return metrics.get(cfg.optimized_metric)
+from vae.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

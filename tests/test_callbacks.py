@@ -6,16 +6,19 @@ import pytest
 import torch
 
 from tests.tensorboard_events import load_events
-from train import train
+from vae.callbacks import PriorSamples
 from vae.callbacks.base import VisualCallback
 from vae.models import VAE
+from vae.training import train
 
 IMAGES = ["images/reconstructions", "images/prior_samples", "images/latent_traversal", "images/interpolation"]
 SCALARS = ["train/loss", "train/recon", "val/loss", "val/recon", "test/loss", "test/recon"]
 KL_SCALARS = ["train/kl", "val/kl", "val/elbo", "test/kl", "test/elbo"]
 
 
-@pytest.mark.parametrize(("model", "backbone", "latent_dim"), [("vae", "mlp", 2), ("vae", "conv", 3), ("ae", "mlp", 5)])
+@pytest.mark.parametrize(
+    ("model", "backbone", "latent_dim"), [("vae", "mlp", 2), ("vae", "conv", 3), ("ae", "mlp", 5), ("vae", "mlp", 1)]
+)
 def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, backbone, latent_dim):
     cfg = make_cfg(f"model={model}", f"backbone={backbone}", f"model.latent_dim={latent_dim}", "trainer.max_epochs=2")
     train(cfg)
@@ -31,13 +34,16 @@ def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, back
     assert set(scalars) <= set(tags["scalars"])
     if model == "ae":
         assert not any("kl" in tag for tag in tags["scalars"] + tags["images"])
+    else:  # the per-dimension values add up to the KL of the whole code
+        per_dim = sum(events.Scalars(f"val/kl_per_dim/z{d}")[-1].value for d in range(latent_dim))
+        assert per_dim == pytest.approx(events.Scalars("val/kl")[-1].value, rel=1e-4)
 
     # drawn after each of the 2 epochs, then not again at the end (nothing new to draw)
     assert len(events.Images("images/reconstructions")) == 2
     recon = events.Images("images/reconstructions")[-1]
     assert recon.width > 8 * 28 and recon.height > 4 * 28  # 16 images: originals and reconstructions rows
     for name in [tag.split("/")[-1] for tag in IMAGES + figures]:
-        assert sorted(p.name for p in (tmp_path / "images" / name).glob("*.png")) == ["epoch_001.png", "epoch_002.png"]
+        assert sorted(p.name for p in (tmp_path / "images" / name).glob("*.png")) == ["epoch_000.png", "epoch_001.png"]
     assert len(events.Scalars("val/loss")) == 2  # one point per epoch
     assert len(events.Scalars("train/loss")) == 2 * 3  # one per step (log_every_n_steps=1, 3 batches)
 
@@ -45,7 +51,7 @@ def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, back
 def test_every_n_epochs_and_the_final_draw(make_cfg, tmp_path):
     train(make_cfg("callbacks.every_n_epochs=2", "trainer.max_epochs=3"))
     pngs = sorted(p.name for p in (tmp_path / "images" / "prior_samples").glob("*.png"))
-    assert pngs == ["epoch_002.png", "epoch_003.png"]  # epoch 2 by the schedule, epoch 3 at the end
+    assert pngs == ["epoch_001.png", "final.png"]  # the 2nd epoch by the schedule, then the end of training
 
 
 class Recorder(VisualCallback):
@@ -66,8 +72,17 @@ def test_drawing_happens_in_eval_mode_without_grad_and_restores_train_mode(fail)
     trainer = SimpleNamespace(global_step=7)
     if fail:
         with pytest.raises(RuntimeError):
-            callback._run(trainer, model, epochs_done=1)
+            callback._run(trainer, model, "epoch_000")
     else:
-        callback._run(trainer, model, epochs_done=1)
+        callback._run(trainer, model, "epoch_000")
     assert callback.seen == [(False, False)]
     assert model.training
+
+
+def test_prior_samples_decode_the_same_z_at_every_draw(tmp_path):
+    model, callback = VAE(latent_dim=4), PriorSamples(n_samples=9)
+    trainer = SimpleNamespace(global_step=0, loggers=[], default_root_dir=str(tmp_path))
+    callback._run(trainer, model, "first")
+    callback._run(trainer, model, "second")
+    folder = tmp_path / "images" / "prior_samples"
+    assert (folder / "first.png").read_bytes() == (folder / "second.png").read_bytes()

@@ -8,11 +8,14 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import hparams_entry, load_events
-from train import train
-from vae.utils import HPARAM_METRICS
+from vae.likelihoods import Gaussian
+from vae.nets import ConvEncoder
+from vae.training import train
+from vae.utils import HPARAM_METRICS, load_model
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -24,8 +27,9 @@ def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
     assert summary["status"] == "completed"
     assert summary["run_name"] == "vae-mlp-z4-b1"
     metrics = summary["metrics"]
-    for stage in ("train", "val", "test"):
+    for stage in ("val", "test"):
         assert {f"{stage}/loss", f"{stage}/recon", f"{stage}/kl", f"{stage}/elbo"} <= set(metrics)
+    assert not any(name.startswith("train/") for name in metrics)  # per-batch values, not final metrics
     assert returned == metrics["val/loss"]  # the optimized metric
     assert metrics["test/loss"] == pytest.approx(metrics["test/recon"] + metrics["test/kl"], rel=1e-5)
     assert summary["n_params"] == sum(
@@ -93,6 +97,38 @@ def test_bf16_mixed_precision_and_a_scheduler(make_cfg, tmp_path):
     assert all(torch.isfinite(torch.tensor(value)) for value in metrics.values())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # T_max = 2
+
+
+def test_load_model_rebuilds_the_run_s_backbone_and_likelihood(make_cfg, tmp_path):
+    cfg = make_cfg("backbone=conv", "backbone.channels=[8,16]", "backbone.strides=[1,2]", "likelihood=gaussian")
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")  # as @hydra.main does for every run
+    train(cfg)
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
+    model = load_model(checkpoint)
+    assert isinstance(model.encoder, ConvEncoder) and isinstance(model.likelihood, Gaussian)
+    assert model.likelihood.variance == 0.5 and not model.training
+    state = torch.load(checkpoint, weights_only=True)["state_dict"]
+    assert all(torch.equal(state[name], value) for name, value in model.state_dict().items())
+
+    moved = tmp_path / "elsewhere.ckpt"
+    moved.write_bytes(checkpoint.read_bytes())
+    with pytest.raises(FileNotFoundError, match="rebuilt from the config of its run"):
+        load_model(moved)
+
+
+def test_plateau_scheduler_with_validation_every_other_epoch(make_cfg, tmp_path):
+    train(make_cfg("scheduler=plateau", "trainer.check_val_every_n_epoch=2", "trainer.max_epochs=3"))
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
+
+
+EXPERIMENTS = sorted(p.stem for p in (PROJECT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_config_runs_a_tiny_fit(make_cfg, tmp_path, experiment):
+    train(make_cfg(f"experiment={experiment}", *TINY))  # TINY again: the experiment's own sizes come later
+    assert (tmp_path / "metrics.json").is_file()
 
 
 def run_train(args: list[str], cwd: Path = PROJECT) -> subprocess.CompletedProcess:

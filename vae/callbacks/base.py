@@ -34,7 +34,8 @@ class VisualCallback(L.Callback):
     Subclasses implement :meth:`draw`, which runs on global rank zero with the model in eval
     mode under ``torch.no_grad()``; the model's mode is restored afterwards. Pictures go to
     TensorBoard (when a ``TensorBoardLogger`` is attached) and, as PNGs, to
-    ``<run folder>/images/<name>/epoch_<NNN>.png``, NNN counting completed epochs.
+    ``<run folder>/images/<name>/epoch_<NNN>.png`` (NNN the 0-based epoch, as in checkpoint
+    names), or ``final.png`` for the draw at the end of training.
 
     Args:
         every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
@@ -43,25 +44,26 @@ class VisualCallback(L.Callback):
     def __init__(self, every_n_epochs: int = 1) -> None:
         self.every_n_epochs = every_n_epochs
         self._drawn_at_step: int | None = None
-        self._epochs_done = 0  # names the PNGs of the current draw
+        self._png_name = ""  # of the current draw
+        self._images: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         raise NotImplementedError
 
     @rank_zero_only
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        epochs_done = trainer.current_epoch + 1  # validation runs before the epoch counter moves on
-        if trainer.sanity_checking or self.every_n_epochs <= 0 or epochs_done % self.every_n_epochs:
+        epoch = trainer.current_epoch
+        if trainer.sanity_checking or self.every_n_epochs <= 0 or (epoch + 1) % self.every_n_epochs:
             return
-        self._run(trainer, pl_module, epochs_done)
+        self._run(trainer, pl_module, f"epoch_{epoch:03d}")
 
     @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._drawn_at_step != trainer.global_step:  # the last epoch was not drawn yet
-            self._run(trainer, pl_module, trainer.current_epoch)
+            self._run(trainer, pl_module, "final")
 
-    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, epochs_done: int) -> None:
-        self._epochs_done = epochs_done
+    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str) -> None:
+        self._png_name = png_name
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -71,11 +73,17 @@ class VisualCallback(L.Callback):
             pl_module.train(was_training)
         self._drawn_at_step = trainer.global_step
 
+    def fixed_images(self, dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` items of ``dataset``, loaded at the first draw and reused at every other."""
+        if self._images is None:
+            self._images = take(dataset, n)
+        return self._images
+
     # --- output ------------------------------------------------------------------------------
     def _png_path(self, trainer: L.Trainer, tag: str) -> Path:
         folder = Path(trainer.default_root_dir) / "images" / tag.split("/")[-1]
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"epoch_{self._epochs_done:03d}.png"
+        return folder / f"{self._png_name}.png"
 
     @staticmethod
     def _tensorboards(trainer: L.Trainer) -> list:

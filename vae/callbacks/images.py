@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torchvision.utils import make_grid
 
-from vae.callbacks.base import VisualCallback, take
+from vae.callbacks.base import VisualCallback, encode
 
 
 class Reconstructions(VisualCallback):
@@ -23,7 +23,7 @@ class Reconstructions(VisualCallback):
         self.n_images, self.per_row = n_images, per_row
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        x, _ = take(trainer.datamodule.val_dataset, self.n_images)
+        x, _ = self.fixed_images(trainer.datamodule.val_dataset, self.n_images)
         x_hat = pl_module(x.to(pl_module.device, pl_module.dtype)).cpu()
         rows = [
             t for i in range(0, len(x), self.per_row) for t in (x[i : i + self.per_row], x_hat[i : i + self.per_row])
@@ -72,12 +72,13 @@ class Interpolation(VisualCallback):
         self.n_pairs, self.steps = n_pairs, steps
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        x, _ = take(trainer.datamodule.test_dataset, 2 * self.n_pairs)
-        z = pl_module.encode_mean(x.to(pl_module.device, pl_module.dtype))  # (2P, D)
+        x, _ = self.fixed_images(trainer.datamodule.test_dataset, 2 * self.n_pairs)
+        z = encode(pl_module, x)  # (2P, D)
         z_a, z_b = z[0::2], z[1::2]  # (P, D) each
-        t = torch.linspace(0, 1, self.steps, device=z.device, dtype=z.dtype).view(1, -1, 1)  # (1, T, 1)
+        t = torch.linspace(0, 1, self.steps).view(1, -1, 1)  # (1, T, 1)
         path = (1 - t) * z_a.unsqueeze(1) + t * z_b.unsqueeze(1)  # (P, T, D)
-        decoded = pl_module.decode_mean(path.flatten(0, 1)).cpu().unflatten(0, (len(z_a), self.steps))
+        decoded = pl_module.decode_mean(path.flatten(0, 1).to(pl_module.device, pl_module.dtype))
+        decoded = decoded.cpu().unflatten(0, (len(z_a), self.steps))  # (P, T, C, H, W)
         rows = torch.cat([x[0::2].unsqueeze(1), decoded, x[1::2].unsqueeze(1)], dim=1)  # (P, T + 2, C, H, W)
         grid = make_grid(rows.flatten(0, 1), nrow=self.steps + 2, pad_value=0.5)
         self.log_image(trainer, "images/interpolation", grid)

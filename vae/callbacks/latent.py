@@ -5,7 +5,7 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
-from vae.callbacks.base import VisualCallback, encode, take
+from vae.callbacks.base import VisualCallback, encode
 
 
 def project_2d(z: torch.Tensor) -> tuple[torch.Tensor, str, str]:
@@ -37,7 +37,7 @@ class LatentScatter(VisualCallback):
         self.n_points, self.plot_3d = n_points, plot_3d
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        x, labels = take(trainer.datamodule.val_dataset, self.n_points)
+        x, labels = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
         z = encode(pl_module, x)  # (N, D)
         coords, xlabel, ylabel = project_2d(z)
         figure = Figure(figsize=(6, 5), layout="constrained")
@@ -84,7 +84,7 @@ class LatentTraversal(VisualCallback):
             z1, z0 = torch.meshgrid(values.flip(0), values, indexing="ij")  # rows: z[1] from +span down
             z = torch.stack([z0.flatten(), z1.flatten()], dim=1)  # (steps^2, 2)
         else:
-            x, _ = take(trainer.datamodule.val_dataset, self.n_points)
+            x, _ = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
             dims = encode(pl_module, x).var(0).argsort(descending=True)[: self.n_dims]
             z = torch.zeros(len(dims), self.steps, latent_dim)
             z[torch.arange(len(dims)), :, dims] = values  # row i sweeps dimension dims[i]

@@ -14,10 +14,16 @@ from torch.utils.tensorboard.summary import hparams
 # the run, so they show the final numbers without logging anything twice.
 HPARAM_METRICS = ("test/loss", "test/recon", "test/kl", "test/elbo", "val/loss", "val/elbo")
 GROUPS = ("model", "backbone", "likelihood", "optimizer")
-# Settings every run reports, whatever its model or backbone.
+# Settings every run reports, whatever its model or backbone ("None" where one does not apply,
+# e.g. mc_samples for an auto-encoder, channels for an MLP).
 CORE = (
     "model.latent_dim",
     "model.beta",
+    "model.mc_samples",
+    "model.kl_warmup_epochs",
+    "backbone.hidden_dims",
+    "backbone.channels",
+    "backbone.strides",
     "optimizer.lr",
     "data.batch_size",
     "data.binarize",
