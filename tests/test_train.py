@@ -1,6 +1,7 @@
 """train.py through Hydra: composed configs, the run folder it leaves, multirun and DDP."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -96,7 +97,19 @@ def test_bf16_mixed_precision_and_a_scheduler(make_cfg, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert all(torch.isfinite(torch.tensor(value)) for value in metrics.values())
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # T_max = 2
+    steps = checkpoint["lr_schedulers"][0]["last_epoch"]
+    assert steps >= 1  # the schedule ran
+    cosine = 1e-3 * (1 + math.cos(math.pi * steps / 2)) / 2  # T_max = max_epochs = 2
+    assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(cosine)
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_the_loss_stopped_improving(make_cfg, tmp_path):
+    # an auto-encoder that does not learn: the same validation loss every epoch, so epoch 0 stays best
+    summary_path = tmp_path / "metrics.json"
+    train(make_cfg("model=ae", "optimizer.lr=0", "trainer.max_epochs=3"))
+    assert Path(json.loads(summary_path.read_text())["best_checkpoint"]).name == "epoch_000.ckpt"
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
 
 
 def test_load_model_rebuilds_the_run_s_backbone_and_likelihood(make_cfg, tmp_path):

@@ -43,7 +43,7 @@ def train(cfg: DictConfig) -> float | None:
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = _final_metrics(trainer)  # taken now: testing resets them
-    best_checkpoint = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best_checkpoint = next((cb.best_model_path for cb in trainer.checkpoint_callbacks if cb.monitor), "")
     if cfg.get("test"):
         trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
         metrics.update(_final_metrics(trainer))
