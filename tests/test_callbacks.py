@@ -1,10 +1,12 @@
 """After a short real fit, the TensorBoard event files hold every picture, figure and curve."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from tests.conftest import compose_train
 from tests.tensorboard_events import load_events
 from vae.callbacks import PriorSamples
 from vae.callbacks.base import VisualCallback
@@ -46,6 +48,16 @@ def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, back
         assert sorted(p.name for p in (tmp_path / "images" / name).glob("*.png")) == ["epoch_000.png", "epoch_001.png"]
     assert len(events.Scalars("val/loss")) == 2  # one point per epoch
     assert len(events.Scalars("train/loss")) == 2 * 3  # one per step (log_every_n_steps=1, 3 batches)
+
+
+def test_drawing_pictures_does_not_change_training(mnist_root, tmp_path):
+    visuals = ["reconstructions", "prior_samples", "latent_scatter", "latent_traversal", "interpolation", "kl_per_dim"]
+    runs = {}
+    for name, overrides in [("with", []), ("without", [f"~callbacks.{v}" for v in visuals])]:
+        train(compose_train(["trainer.max_epochs=2", *overrides], tmp_path / name, mnist_root))
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    assert not (tmp_path / "without" / "images").exists()
+    assert runs["with"] == runs["without"]  # same seed, same numbers, pictures or not
 
 
 def test_every_n_epochs_and_the_final_draw(make_cfg, tmp_path):

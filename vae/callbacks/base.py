@@ -7,15 +7,18 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 from torchvision.utils import save_image
 
 
-def take(dataset: Dataset, n: int, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` items of ``dataset`` as ``(x, labels)`` tensors (fewer if it is shorter)."""
-    subset = Subset(dataset, range(min(n, len(dataset))))
-    xs, ys = zip(*DataLoader(subset, batch_size=batch_size), strict=True)
-    return torch.cat(xs), torch.cat(ys)
+def take(dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` items of ``dataset`` as ``(x, labels)`` tensors (fewer if it is shorter).
+
+    Indexes the dataset directly: a DataLoader iterator would draw its seed from the global
+    RNG, and drawing pictures must never change the random stream the training runs on.
+    """
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
 
 
 def encode(pl_module: L.LightningModule, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
