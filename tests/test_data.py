@@ -8,7 +8,10 @@ from torchvision.datasets import MNIST
 
 from tests.idx import write_mnist
 from vae.data import MNISTDataModule, MNISTNotFoundError
-from vae.data.mnist import MNIST_FILES
+from vae.data.files import MNIST_FILES
+from vae.data.tensors import ImageTensors, TensorLoader
+
+LOADERS = ["tensor", "torchvision"]
 
 
 def ready(root: Path, **kwargs) -> MNISTDataModule:
@@ -22,24 +25,84 @@ def images(dataset) -> torch.Tensor:
     return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
 
-def test_split_sizes_and_seeded_disjoint_split(mnist_root):
-    a, b = ready(mnist_root), ready(mnist_root)
+def served(loader) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = zip(*loader, strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_split_sizes_and_seeded_disjoint_split(mnist_root, loader):
+    a = ready(mnist_root, loader=loader)
     assert (len(a.train_dataset), len(a.val_dataset), len(a.test_dataset)) == (100, 20, 40)
-    assert set(a.train_dataset.indices).isdisjoint(a.val_dataset.indices)
-    assert a.val_dataset.indices == b.val_dataset.indices  # same split_seed, same split
-    assert ready(mnist_root, split_seed=1).val_dataset.indices != a.val_dataset.indices
+    other = ready(mnist_root, loader=loader, split_seed=1)
+    assert not torch.equal(images(a.val_dataset), images(other.val_dataset))
 
 
-def test_batches_are_images_in_unit_range_with_labels(mnist_root):
-    x, y = next(iter(ready(mnist_root).train_dataloader()))
+@pytest.mark.parametrize("binarize", ["none", "static", "dynamic"])
+def test_both_loaders_serve_the_same_split_and_images(mnist_root, binarize):
+    tensor, torchvision = (ready(mnist_root, loader=loader, binarize=binarize) for loader in LOADERS)
+    for split in ("val_dataset", "test_dataset") + (() if binarize == "dynamic" else ("train_dataset",)):
+        assert torch.equal(images(getattr(tensor, split)), images(getattr(torchvision, split)))
+        labels = [[int(getattr(dm, split)[i][1]) for i in range(8)] for dm in (tensor, torchvision)]
+        assert labels[0] == labels[1]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_batches_are_images_in_unit_range_with_labels(mnist_root, loader):
+    x, y = next(iter(ready(mnist_root, loader=loader).train_dataloader()))
     assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32
     assert 0 <= x.min() and x.max() <= 1
     assert len(torch.unique(x)) > 2  # grey levels: no normalization, no binarization
     assert y.dtype == torch.int64
 
 
-def test_static_binarization_is_fixed(mnist_root):
-    datamodule = ready(mnist_root, binarize="static")
+def test_every_training_image_is_served_once_per_epoch(mnist_root):
+    datamodule = ready(mnist_root)
+    loader = datamodule.train_dataloader()
+    assert isinstance(loader, TensorLoader) and len(loader) == 13  # ceil(100 / 8)
+    x, _ = served(loader)
+    expected = images(datamodule.train_dataset)
+    assert len(x) == 100
+    # the same 100 images, each once: sort both sets the same way and compare
+    key = lambda t: t.flatten(1).mul(255).round().long() @ torch.arange(784).pow(2)  # noqa: E731
+    assert torch.equal(key(x).sort().values, key(expected).sort().values)
+
+
+def ids(n: int) -> ImageTensors:
+    """Images whose pixels all hold their own index, so a served batch tells which images it holds."""
+    return ImageTensors(torch.arange(n, dtype=torch.uint8).view(n, 1, 1).expand(n, 28, 28), torch.arange(n))
+
+
+def order(loader: TensorLoader, epoch: int) -> list[int]:
+    if hasattr(loader.sampler, "set_epoch"):  # as Lightning does at the start of each epoch
+        loader.sampler.set_epoch(epoch)
+    return [int(i) for x, _ in loader for i in (x[:, 0, 0, 0] * 255).round()]
+
+
+def test_shuffling_differs_by_epoch_and_is_reproducible_by_seed():
+    loader = TensorLoader(ids(50), batch_size=8, shuffle=True, seed=3)
+    first, second = order(loader, 0), order(loader, 1)
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert first != second
+    assert order(TensorLoader(ids(50), batch_size=8, shuffle=True, seed=3), 0) == first
+    assert order(TensorLoader(ids(50), batch_size=8, shuffle=True, seed=4), 0) != first
+    assert order(TensorLoader(ids(50), batch_size=8), 5) == list(range(50))  # no shuffle: dataset order
+
+
+def test_data_parallel_ranks_get_disjoint_shards_covering_the_set():
+    shards = [order(TensorLoader(ids(50), 8, shuffle=True, seed=0, rank=r, world_size=2), epoch=2) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 25
+    assert set(shards[0]).isdisjoint(shards[1])
+    assert set(shards[0]) | set(shards[1]) == set(range(50))
+    # uneven: padded with repeats so both processes serve as many batches
+    uneven = [TensorLoader(ids(51), 8, shuffle=True, rank=r, world_size=2) for r in (0, 1)]
+    assert len(uneven[0]) == len(uneven[1]) == 4
+    assert set(order(uneven[0], 0)) | set(order(uneven[1], 0)) == set(range(51))
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_static_binarization_is_fixed(mnist_root, loader):
+    datamodule = ready(mnist_root, binarize="static", loader=loader)
     first = images(datamodule.train_dataset)
     assert set(first.unique().tolist()) == {0.0, 1.0}
     assert torch.equal(first, images(datamodule.train_dataset))
@@ -48,13 +111,16 @@ def test_static_binarization_is_fixed(mnist_root):
 def test_static_binarization_draws_differ_between_training_and_test_images(tmp_path):
     # identical grey images in both files: only the random draws can tell them apart
     write_mnist(tmp_path, n_train=30, n_test=30, same_images=True)
-    datamodule = ready(tmp_path, binarize="static")
-    train_file = datamodule.val_dataset.dataset  # the fixed-binarized view of the training file
-    assert not torch.equal(train_file[0][0], datamodule.test_dataset[0][0])
+    datamodule = MNISTDataModule(root=tmp_path, val_size=29, binarize="static", split_seed=0)
+    datamodule.setup()
+    train_file_order = torch.randperm(30, generator=torch.Generator().manual_seed(0))
+    first_val = int(train_file_order[0])  # the training-file index of validation image 0
+    assert not torch.equal(datamodule.val_dataset[0][0], datamodule.test_dataset[first_val][0])
 
 
-def test_dynamic_binarization_resamples_training_images_only(mnist_root):
-    datamodule = ready(mnist_root, binarize="dynamic")
+@pytest.mark.parametrize("loader", LOADERS)
+def test_dynamic_binarization_resamples_training_images_only(mnist_root, loader):
+    datamodule = ready(mnist_root, binarize="dynamic", loader=loader)
     first, second = images(datamodule.train_dataset), images(datamodule.train_dataset)
     assert set(first.unique().tolist()) == {0.0, 1.0}
     assert not torch.equal(first, second)
@@ -62,27 +128,45 @@ def test_dynamic_binarization_resamples_training_images_only(mnist_root):
     assert torch.equal(images(datamodule.test_dataset), images(datamodule.test_dataset))
 
 
-def test_binarization_samples_the_grey_levels(mnist_root):
+@pytest.mark.parametrize("loader", LOADERS)
+def test_binarization_samples_the_grey_levels(mnist_root, loader):
     torch.manual_seed(0)
-    grey = images(ready(mnist_root).train_dataset)
-    dynamic = ready(mnist_root, binarize="dynamic").train_dataset
+    grey = images(ready(mnist_root, loader=loader).train_dataset)
+    dynamic = ready(mnist_root, binarize="dynamic", loader=loader).train_dataset
     mean = torch.stack([images(dynamic) for _ in range(200)]).mean(0)
     # E[Bernoulli(p)] = p: over 200 samples a pixel's mean strays ~0.022 from its grey level on
     # average; a wrong probability (e.g. a 0.5 threshold or 1 - p) would stray by ~0.25
     assert (mean - grey).abs().mean() < 0.035
 
 
-def test_images_can_be_resized(mnist_root):
-    datamodule = ready(mnist_root, image_size=32)
+def test_batch_binarization_statistics_match_the_grey_levels(mnist_root):
+    torch.manual_seed(0)
+    datamodule = ready(mnist_root, binarize="dynamic")
+    binary = torch.stack([served(datamodule.train_dataloader())[0] for _ in range(200)])
+    assert set(binary.unique().tolist()) == {0.0, 1.0}
+    # every epoch serves all training images: their mean pixel must match the grey-level mean
+    train_grey = images(ready(mnist_root).train_dataset)
+    assert binary.mean().item() == pytest.approx(train_grey.mean().item(), abs=0.002)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_images_can_be_resized(mnist_root, loader):
+    datamodule = ready(mnist_root, image_size=32, loader=loader)
     assert datamodule.img_shape == (1, 32, 32)
     assert datamodule.train_dataset[0][0].shape == (1, 32, 32)
+    assert next(iter(datamodule.train_dataloader()))[0].shape == (8, 1, 32, 32)
+
+
+def test_resizing_agrees_between_the_loaders(mnist_root):
+    tensor, torchvision = (ready(mnist_root, image_size=32, loader=loader) for loader in LOADERS)
+    # PIL and torch resample a little differently; both must give the same picture
+    assert (images(tensor.val_dataset) - images(torchvision.val_dataset)).abs().mean() < 0.01
 
 
 def test_archives_alone_are_extracted_into_the_cache_never_beside_them(tmp_path):
     raw = write_mnist(tmp_path / "shared", gz=True)
     before = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
     datamodule = ready(tmp_path / "shared", cache_dir=tmp_path / "cache")
-    assert datamodule.source_dir == tmp_path / "cache"
     assert all((tmp_path / "cache" / "MNIST" / "raw" / name).is_file() for name in MNIST_FILES)
     assert {p.name: p.stat().st_mtime_ns for p in raw.iterdir()} == before  # nothing added or touched
     assert len(datamodule.test_dataset) == 40
@@ -111,6 +195,8 @@ def test_root_defaults_to_the_environment_variable(tmp_path, monkeypatch):
 def test_bad_settings_are_refused(mnist_root):
     with pytest.raises(ValueError, match="data.binarize='threshold'"):
         MNISTDataModule(root=mnist_root, binarize="threshold")
+    with pytest.raises(ValueError, match="data.loader='numpy'"):
+        MNISTDataModule(root=mnist_root, loader="numpy")
     with pytest.raises(ValueError, match="data.val_size=500 must be less than the 120 training images"):
         MNISTDataModule(root=mnist_root, val_size=500).setup()
     for bad in (0, 0.1, "10"):

@@ -96,5 +96,6 @@ def test_models_take_any_backbone_and_likelihood(x):
 
 def test_saved_hyperparameters_are_plain_values():
     model = VAE(latent_dim=3, likelihood=Gaussian(), optimizer=partial(torch.optim.SGD, lr=0.1))
-    assert set(model.hparams) == {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs"}
+    expected = {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs", "compile", "channels_last"}
+    assert set(model.hparams) == expected
     assert isinstance(model.configure_optimizers(), torch.optim.SGD)

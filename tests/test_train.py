@@ -12,6 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.conftest import TINY, compose_train
+from tests.idx import write_mnist
 from tests.tensorboard_events import hparams_entry, load_events
 from vae.likelihoods import Gaussian
 from vae.nets import ConvEncoder
@@ -171,6 +172,20 @@ def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
         columns.add(frozenset(params))
     # TensorBoard takes the HPARAMS columns from one run: every run must declare the same ones
     assert len(columns) == 1
+
+
+@pytest.mark.slow
+def test_parallel_launcher_runs_jobs_side_by_side(tmp_path):
+    # archives only: both jobs extract them into the shared cache at the same time
+    write_mnist(tmp_path / "data", gz=True)
+    sweep = tmp_path / "sweep"
+    run_train(
+        ["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "model.latent_dim=2,3"]
+        + [f"data.root={tmp_path / 'data'}", f"paths.root_dir={tmp_path}", *TINY, f"hydra.sweep.dir={sweep}"]
+    )
+    summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
+    assert [s["run_name"] for s in summaries] == ["vae-mlp-z2-b1", "vae-mlp-z3-b1"]
+    assert not list((tmp_path / ".cache" / "MNIST" / "raw").glob(".*part"))  # no half-written files
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Data modules."""
 
-from vae.data.mnist import MNISTDataModule, MNISTNotFoundError
+from vae.data.files import MNISTNotFoundError
+from vae.data.mnist import MNISTDataModule
 
 __all__ = ["MNISTDataModule", "MNISTNotFoundError"]

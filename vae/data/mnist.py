@@ -1,6 +1,8 @@
-"""MNIST as a LightningDataModule: torchvision's dataset, a seeded 55,000/5,000 split, binarization."""
+"""MNIST as a LightningDataModule: a seeded 55,000/5,000 split, binarization, two data paths."""
 
+import copy
 import os
+import random
 from pathlib import Path
 
 import lightning as L
@@ -8,79 +10,51 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 from torchvision.datasets import MNIST
-from torchvision.datasets.utils import extract_archive
 
-MNIST_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+from vae.data.files import ensure_files, source_dir
+from vae.data.tensors import ImageTensors, TensorLoader, binarize_static
+
 BINARIZE_MODES = ("none", "static", "dynamic")
-
-
-class MNISTNotFoundError(FileNotFoundError):
-    """MNIST is neither on disk nor downloadable (e.g. offline)."""
-
-    def __init__(self, root: Path, reason: str) -> None:
-        raw = root / "MNIST" / "raw"
-        files = ", ".join(f"{name}.gz" for name in MNIST_FILES)
-        super().__init__(
-            f"MNIST is not in {raw} and could not be downloaded ({reason}).\n"
-            f"Put the four files {files} (or their extracted versions) in {raw}, "
-            f"or point data.root (or the VAE_DATA_DIR environment variable) at a folder that holds MNIST/raw/."
-        )
-
-
-class Binarized(Dataset):
-    """Samples each pixel of an image in [0, 1] as a Bernoulli variable.
-
-    ``static``: the sample of image ``i`` is fixed (seeded by ``seed + i``), the same every time;
-    ``dynamic``: a fresh sample each time the image is served (a regularizer for training).
-    """
-
-    def __init__(self, dataset: Dataset, mode: str, seed: int = 0) -> None:
-        if mode not in ("static", "dynamic"):
-            raise ValueError(f"binarize={mode!r} is not a binarization; choose 'static' or 'dynamic'")
-        self.dataset, self.mode, self.seed = dataset, mode, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        x, y = self.dataset[index]
-        generator = torch.Generator().manual_seed(self.seed + index) if self.mode == "static" else None
-        return torch.bernoulli(x, generator=generator), y
+LOADERS = ("tensor", "torchvision")
 
 
 class MNISTDataModule(L.LightningDataModule):
     """MNIST digits as ``(x, label)`` batches, ``x`` in [0, 1] of shape ``(B, 1, S, S)``.
+
+    Two data paths give the same images. ``tensor`` keeps each split as one uint8 tensor, moved
+    once to the accelerator, and serves whole batches by indexing; conversion, resizing and
+    binarization run on the batch. ``torchvision`` is the classic per-image path: a
+    ``DataLoader`` over torchvision's dataset, one PIL image and transform at a time.
 
     Args:
         root: folder holding ``MNIST/raw/``; default ``$VAE_DATA_DIR``, else ``data/``.
             Missing files are downloaded into it by :meth:`prepare_data`.
         cache_dir: where the archives are extracted when ``root`` holds only the ``.gz`` files;
             ``root`` itself is then never written to.
+        loader: ``tensor`` or ``torchvision`` (see above).
         batch_size: images per batch.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes (``torchvision`` path only).
         val_size: training images held out for validation (5,000 leaves 55,000); at least 1.
-        split_seed: seed of the train/val split and of the fixed validation/test binarization,
-            kept apart from the run's seed so every run of a sweep sees the same split.
+        split_seed: seed of the train/val split and of the fixed binarizations, kept apart from
+            the run's seed so every run of a sweep sees the same split and the same binary images.
+        seed: seed of the training order (epoch ``e`` uses ``seed + e``); None draws one.
         binarize: ``none`` (grey levels), ``static`` (one fixed Bernoulli sample per image)
             or ``dynamic`` (a fresh sample each time a training image is served; validation
-            and test use a fixed sample so their numbers stay comparable across epochs).
+            and test use the fixed sample so their numbers stay comparable across epochs).
         image_size: side length the 28x28 digits are resized to.
-        pin_memory: pin batches in page-locked memory (faster copies to a GPU).
+        pin_memory: pin batches in page-locked memory (``torchvision`` path only).
     """
 
     def __init__(
         self,
         root: str | os.PathLike | None = None,
         cache_dir: str | os.PathLike = ".cache",
+        loader: str = "tensor",
         batch_size: int = 128,
         num_workers: int = 0,
         val_size: int = 5000,
         split_seed: int = 0,
+        seed: int | None = 0,
         binarize: str = "none",
         image_size: int = 28,
         pin_memory: bool = False,
@@ -88,88 +62,94 @@ class MNISTDataModule(L.LightningDataModule):
         super().__init__()
         if binarize not in BINARIZE_MODES:
             raise ValueError(f"data.binarize={binarize!r} is not allowed; choose one of {list(BINARIZE_MODES)}")
+        if loader not in LOADERS:
+            raise ValueError(f"data.loader={loader!r} is not allowed; choose one of {list(LOADERS)}")
         if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
             raise ValueError(f"data.val_size={val_size!r} must be a whole number of images, at least 1")
         self.root = Path(root or os.environ.get("VAE_DATA_DIR") or "data").expanduser().resolve()
         self.cache_dir = Path(cache_dir).expanduser().resolve()
-        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
-        self.val_size, self.split_seed = val_size, split_seed
-        self.binarize, self.image_size = binarize, image_size
+        self.loader, self.batch_size, self.num_workers, self.pin_memory = loader, batch_size, num_workers, pin_memory
+        self.val_size, self.split_seed, self.binarize, self.image_size = val_size, split_seed, binarize, image_size
+        self.seed = random.randrange(2**31) if seed is None else seed
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
+        self._on_device: dict[tuple[int, torch.device], ImageTensors] = {}
 
     @property
     def img_shape(self) -> tuple[int, int, int]:
         return (1, self.image_size, self.image_size)
 
-    @property
-    def source_dir(self) -> Path:
-        """The folder torchvision reads ``MNIST/raw/`` from.
-
-        torchvision reads extracted files only. When ``root`` holds just the ``.gz`` archives,
-        they are extracted into ``cache_dir`` instead, so a data folder the user placed (often
-        shared or read-only) is never written to.
-        """
-        raw = self.root / "MNIST" / "raw"
-        extracted = all((raw / name).is_file() for name in MNIST_FILES)
-        archived = all((raw / f"{name}.gz").is_file() for name in MNIST_FILES)
-        return self.cache_dir if archived and not extracted else self.root
-
     def prepare_data(self) -> None:
-        """Makes the extracted files available; downloads into ``root`` only when nothing is there."""
-        source = self.source_dir
-        if source == self.cache_dir:
-            cache_raw = source / "MNIST" / "raw"
-            cache_raw.mkdir(parents=True, exist_ok=True)
-            for name in MNIST_FILES:
-                if not (cache_raw / name).is_file():
-                    extract_archive(self.root / "MNIST" / "raw" / f"{name}.gz", cache_raw)
-        try:
-            for train in (True, False):  # no network when the files are there
-                MNIST(source, train=train, download=True)
-        except (RuntimeError, OSError) as err:
-            raise MNISTNotFoundError(self.root, str(err).splitlines()[0]) from err
+        """Makes the files available; downloads into ``root`` only when nothing is there."""
+        ensure_files(self.root, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_dataset is not None:  # every stage needs the same three datasets
             return
+        source = source_dir(self.root, self.cache_dir)
+        train_file, test_file = MNIST(source, train=True), MNIST(source, train=False)
+        if self.val_size >= len(train_file):
+            raise ValueError(f"data.val_size={self.val_size} must be less than the {len(train_file)} training images")
+        permutation = torch.randperm(len(train_file), generator=torch.Generator().manual_seed(self.split_seed))
+        val_idx, train_idx = permutation[: self.val_size], permutation[self.val_size :]
+
+        # Grey levels, or one fixed Bernoulli draw per file (the test file's seed differs, so test
+        # image i is not binarized like training image i). Under dynamic binarization training
+        # images are sampled afresh from the grey levels; validation and test keep the fixed draw.
+        train_grey, test_grey = train_file.data, test_file.data  # uint8 (N, 28, 28)
+        train_eval, test_eval = train_grey, test_grey
+        if self.binarize != "none":
+            train_eval = binarize_static(train_grey, self.split_seed)
+            test_eval = binarize_static(test_grey, self.split_seed + 1)
+        dynamic = self.binarize == "dynamic"
+        train_images = train_grey if dynamic else train_eval
+
+        if self.loader == "tensor":
+            labels, size = train_file.targets, self.image_size
+            self.train_dataset = ImageTensors(train_images[train_idx], labels[train_idx], size, dynamic)
+            self.val_dataset = ImageTensors(train_eval[val_idx], labels[val_idx], size)
+            self.test_dataset = ImageTensors(test_eval, test_file.targets, size)
+        else:
+            self.train_dataset = Subset(self._torchvision_view(train_file, train_images, dynamic), train_idx.tolist())
+            self.val_dataset = Subset(self._torchvision_view(train_file, train_eval), val_idx.tolist())
+            self.test_dataset = self._torchvision_view(test_file, test_eval)
+
+    def _torchvision_view(self, file: MNIST, images: torch.Tensor, dynamic: bool = False) -> MNIST:
+        """torchvision's dataset over ``images``, converting one PIL image at a time."""
         steps = [transforms.ToTensor()]  # uint8 PIL -> float in [0, 1]; no Normalize: Bernoulli needs [0, 1]
         if self.image_size != 28:
             steps.append(transforms.Resize(self.image_size, antialias=True))
-        transform = transforms.Compose(steps)
-        train_file = MNIST(self.source_dir, train=True, transform=transform)
-        test_file = MNIST(self.source_dir, train=False, transform=transform)
-        if self.val_size >= len(train_file):
-            raise ValueError(f"data.val_size={self.val_size} must be less than the {len(train_file)} training images")
+        if dynamic:
+            steps.append(torch.bernoulli)
+        view = copy.copy(file)
+        view.data, view.transform = images, transforms.Compose(steps)
+        return view
 
-        permutation = torch.randperm(len(train_file), generator=torch.Generator().manual_seed(self.split_seed))
-        val_idx, train_idx = permutation[: self.val_size].tolist(), permutation[self.val_size :].tolist()
-        train_source, eval_source, test_source = train_file, train_file, test_file
-        if self.binarize != "none":
-            train_source = Binarized(train_file, self.binarize, self.split_seed)
-            eval_source = Binarized(train_file, "static", self.split_seed)
-            # seeds past the training file's, so test image i is not binarized like training image i
-            test_source = Binarized(test_file, "static", self.split_seed + len(train_file))
-        self.train_dataset = Subset(train_source, train_idx)
-        self.val_dataset = Subset(eval_source, val_idx)
-        self.test_dataset = test_source
+    def _loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader | TensorLoader:
+        trainer = self.trainer
+        if self.loader == "torchvision":
+            return DataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                shuffle=shuffle,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                pin_memory=self.pin_memory,
+            )
+        device = trainer.strategy.root_device if trainer else torch.device("cpu")
+        key = (id(dataset), device)
+        if key not in self._on_device:  # each split crosses to the accelerator once
+            self._on_device[key] = dataset.to(device)
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        shuffle = shuffle and not (trainer and trainer.overfit_batches)  # overfitting wants the same batches
+        return TensorLoader(self._on_device[key], self.batch_size, shuffle, self.seed, rank, world_size)
 
-    def _loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
-        )
-
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | TensorLoader:
         return self._loader(self.train_dataset, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | TensorLoader:
         return self._loader(self.val_dataset)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | TensorLoader:
         return self._loader(self.test_dataset)

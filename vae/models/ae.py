@@ -13,7 +13,8 @@ class AutoEncoder(LatentVariableModel):
     """Deterministic auto-encoder trained on the reconstruction term alone (nats per image).
 
     Args:
-        encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler: as for ``VAE``.
+        encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler, compile,
+            channels_last: as for ``VAE``.
         beta: ignored (an auto-encoder has no KL term); accepted so that one sweep over
             ``model.beta`` can cover VAEs and auto-encoders alike.
     """
@@ -28,8 +29,21 @@ class AutoEncoder(LatentVariableModel):
         beta: float = 1.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(encoder, decoder, likelihood, img_shape, latent_dim, latent_dim, optimizer, scheduler)
+        super().__init__(
+            encoder,
+            decoder,
+            likelihood,
+            img_shape,
+            latent_dim,
+            latent_dim,
+            optimizer,
+            scheduler,
+            compile=compile,
+            channels_last=channels_last,
+        )
         self.save_hyperparameters(logger=False, ignore=FACTORIES)
 
     def encode_mean(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ class VAE(LatentVariableModel):
     """Gaussian-posterior VAE trained on the β-weighted negative ELBO (nats per image).
 
     Args:
-        encoder, decoder, likelihood, img_shape, optimizer, scheduler: see ``LatentVariableModel``.
+        encoder, decoder, likelihood, img_shape, optimizer, scheduler, compile, channels_last:
+            see ``LatentVariableModel``.
         latent_dim: size of z.
         beta: weight of the KL term (β-VAE); 1 trains on the true ELBO.
         mc_samples: L, Monte-Carlo samples of z per image; the reconstruction term is their mean.
@@ -43,8 +44,21 @@ class VAE(LatentVariableModel):
         kl_warmup_epochs: float = 0.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(encoder, decoder, likelihood, img_shape, latent_dim, 2 * latent_dim, optimizer, scheduler)
+        super().__init__(
+            encoder,
+            decoder,
+            likelihood,
+            img_shape,
+            latent_dim,
+            2 * latent_dim,
+            optimizer,
+            scheduler,
+            compile=compile,
+            channels_last=channels_last,
+        )
         self.save_hyperparameters(logger=False, ignore=FACTORIES)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

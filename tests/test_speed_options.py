@@ -1,0 +1,83 @@
+"""The speed options change how fast a run goes, never its results."""
+
+import collections
+import json
+import traceback
+
+import hydra
+import lightning as L
+import pytest
+import torch
+
+from tests.conftest import compose_train
+from tests.idx import write_mnist
+from vae.models import compile as compile_module
+from vae.training import train
+
+
+def fit(cfg):
+    """Fits without logger, checkpoints or pictures; returns the model and its final metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[], logger=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    return model, {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def test_compile_falls_back_to_eager_with_a_warning(make_cfg, monkeypatch):
+    monkeypatch.setattr(compile_module, "compile_problem", lambda device: "no compiler in this test")
+    with pytest.warns(UserWarning, match="model.compile=true is ignored.*no compiler in this test"):
+        model, metrics = fit(make_cfg("model.compile=true"))
+    assert model.encoder._compiled_call_impl is None  # nn.Module.compile() sets it
+    assert metrics["val/loss"] > 0
+
+
+@pytest.mark.slow
+def test_compiled_backbones_give_the_eager_numbers(make_cfg):
+    eager_model, eager = fit(make_cfg("trainer.max_epochs=2"))
+    compiled_model, compiled = fit(make_cfg("trainer.max_epochs=2", "model.compile=true"))
+    assert compiled_model.encoder._compiled_call_impl is not None
+    assert eager_model.encoder._compiled_call_impl is None
+    assert compiled["val/loss"] == pytest.approx(eager["val/loss"], rel=1e-4)
+    # compiling in place keeps the parameter names, so checkpoints stay interchangeable
+    assert set(compiled_model.state_dict()) == set(eager_model.state_dict())
+
+
+def test_channels_last_changes_the_layout_not_the_numbers(make_cfg):
+    _, plain = fit(make_cfg("backbone=conv"))
+    model, fast = fit(make_cfg("backbone=conv", "model.channels_last=true"))
+    assert model.encoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast["val/loss"] == pytest.approx(plain["val/loss"], rel=1e-4)
+
+
+def test_no_host_reads_of_tensors_in_the_training_steps(tmp_path):
+    """A GPU run must not wait for the device every step: nothing may read a tensor's value
+    (.item(), float(), bool(), ...) per step. Counted over fits of 20 and 40 steps: a per-step read
+    shows as a difference. Adam's own step counters are left out: PyTorch keeps them on the CPU."""
+    write_mnist(tmp_path / "data", n_train=700)
+    reads = collections.Counter()
+    originals = {name: getattr(torch.Tensor, name) for name in ("item", "tolist", "__float__", "__int__", "__bool__")}
+
+    def counting(name):
+        def read(self, *args, **kwargs):
+            if "torch/optim/" not in traceback.extract_stack(limit=2)[0].filename:
+                reads[name] += 1
+            return originals[name](self, *args, **kwargs)
+
+        return read
+
+    totals = {}
+    try:
+        for name in originals:
+            setattr(torch.Tensor, name, counting(name))
+        for steps in (20, 40):
+            overrides = ["data.val_size=40", f"trainer.limit_train_batches={steps}", "trainer.log_every_n_steps=50"]
+            reads.clear()
+            train(compose_train(overrides, tmp_path / str(steps), tmp_path / "data"))
+            totals[steps] = dict(reads)
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+    assert totals[40] == totals[20]
+    assert json.loads((tmp_path / "40" / "metrics.json").read_text())["status"] == "completed"

@@ -1,0 +1,93 @@
+"""Images kept as one uint8 tensor and served in whole batches: no per-image Python per step."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, DistributedSampler, SequentialSampler
+
+
+def binarize_static(images: torch.Tensor, seed: int) -> torch.Tensor:
+    """One fixed Bernoulli sample of uint8 grey-level ``images``, as uint8 in {0, 255}."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.bernoulli(images.float() / 255, generator=generator) * 255).to(torch.uint8)
+
+
+class ImageTensors(Dataset):
+    """Images as one uint8 tensor ``(N, 1, H, W)`` with their labels, converted when served.
+
+    Indexing with an int gives one image ``(1, S, S)``, with a tensor of indices a whole batch
+    ``(B, 1, S, S)``. Only the indexed images are converted (to float in [0, 1], resized to
+    ``image_size``, and with ``dynamic`` sampled as fresh Bernoulli pixels), on whatever device
+    the tensors live on.
+
+    Args:
+        images: uint8 ``(N, H, W)`` or ``(N, 1, H, W)``.
+        labels: ``(N,)`` integer labels.
+        image_size: side length of the served images.
+        dynamic: binarize each time an image is served (dynamic binarization).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, image_size: int = 28, dynamic: bool = False) -> None:
+        self.images = images if images.ndim == 4 else images.unsqueeze(1)  # (N, 1, H, W) uint8
+        self.labels = labels
+        self.image_size, self.dynamic = image_size, dynamic
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        single = isinstance(index, int)
+        x = self.images[[index] if single else index].float().div_(255)  # (B, 1, H, W)
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True, align_corners=False)
+        if self.dynamic:
+            x = torch.bernoulli(x)
+        return (x[0], self.labels[index]) if single else (x, self.labels[index])
+
+    def to(self, device: torch.device) -> "ImageTensors":
+        """The same images on ``device``."""
+        return ImageTensors(self.images.to(device), self.labels.to(device), self.image_size, self.dynamic)
+
+
+class TensorLoader:
+    """Serves an :class:`ImageTensors` in batches, indexing one batch at a time.
+
+    Each epoch's order comes from a ``DistributedSampler`` over the indices: a permutation seeded
+    by ``seed + epoch`` (Lightning calls ``sampler.set_epoch``, also when it resumes a run), cut
+    into this process's shard when there are several, padded so that every process serves the
+    same number of batches. One process without shuffling serves the indices in order.
+
+    Args:
+        dataset: the images, on the device the batches should be on.
+        batch_size: images per batch (the last batch may be smaller).
+        shuffle: a new order each epoch; otherwise the dataset's order.
+        seed: seed of the orders.
+        rank, world_size: this process's place among the data-parallel processes.
+    """
+
+    def __init__(
+        self,
+        dataset: ImageTensors,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        # not `dataset`: Lightning would take this for a DataLoader and try to rebuild it
+        self.images, self.batch_size = dataset, batch_size
+        indices = range(len(dataset))
+        if shuffle or world_size > 1:
+            self.sampler = DistributedSampler(indices, world_size, rank, shuffle=shuffle, seed=seed)
+        else:  # the sampler Lightning recognizes as unshuffled (e.g. when overfitting)
+            self.sampler = SequentialSampler(indices)
+        self.batch_sampler = None  # Lightning looks for one beside `sampler`
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self):
+        order = torch.tensor(list(self.sampler), device=self.images.labels.device)
+        for index in order.split(self.batch_size):
+            yield self.images[index]
