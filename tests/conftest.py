@@ -3,12 +3,11 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from tests.idx import write_mnist
+from vae.utils import compose_config
 
 # Small enough for a 2-core CPU, large enough for every stage and callback to do real work.
 TINY = [
@@ -36,21 +35,7 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def compose_train(overrides: list[str], output_dir: Path, mnist_root: Path, base: list[str] = TINY) -> DictConfig:
     """The train.yaml config as Hydra composes it, with ``base`` settings and ``output_dir`` as run folder."""
-    GlobalHydra.instance().clear()
-    with initialize(version_base="1.3", config_path="../conf"):
-        cfg = compose(
-            config_name="train",
-            return_hydra_config=True,
-            overrides=[f"data.root={mnist_root}", f"paths.root_dir={output_dir}", *base, *overrides],
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-    # As @hydra.main does: ${hydra:...} resolves from HydraConfig, the task config has no hydra node
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
+    return compose_config([f"data.root={mnist_root}", f"paths.root_dir={output_dir}", *base, *overrides], output_dir)
 
 
 @pytest.fixture

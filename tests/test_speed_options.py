@@ -11,8 +11,9 @@ import torch
 
 from tests.conftest import compose_train
 from tests.idx import write_mnist
+from vae.callbacks import EpochTimer
 from vae.models import compile as compile_module
-from vae.training import train
+from vae.training import build, train
 
 
 def fit(cfg):
@@ -81,3 +82,16 @@ def test_no_host_reads_of_tensors_in_the_training_steps(tmp_path):
             setattr(torch.Tensor, name, original)
     assert totals[40] == totals[20]
     assert json.loads((tmp_path / "40" / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_epoch_timer_counts_the_training_images_of_each_epoch(make_cfg, tmp_path):
+    cfg = make_cfg("trainer.max_epochs=2")
+    train(cfg)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert metrics["perf/images_per_s"] > 0 and metrics["perf/train_epoch_s"] > 0
+    datamodule, model, trainer = build(cfg)
+    timer = next(cb for cb in trainer.callbacks if isinstance(cb, EpochTimer))
+    trainer.fit(model, datamodule=datamodule)
+    assert [epoch["images"] for epoch in timer.epochs] == [48.0, 48.0]  # 3 batches of 16 each epoch
+    for epoch in timer.epochs:
+        assert epoch["images_per_s"] == pytest.approx(48 / epoch["train_epoch_s"])

@@ -9,6 +9,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from vae.models import LatentVariableModel
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,17 @@ def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
     """Validation and test values, means over their whole sets. Training values are left out:
     they are logged per batch, so the last one describes a single batch, not the model."""
     return {name: float(value) for name, value in trainer.callback_metrics.items() if not name.startswith("train/")}
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, LatentVariableModel, L.Trainer]:
+    """The data module, model and trainer a composed config describes."""
+    datamodule = hydra.utils.instantiate(cfg.data)
+    # _convert_: plain lists and dicts in the model, so checkpoints load with weights_only=True
+    model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
+    )
+    return datamodule, model, trainer
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -31,12 +43,7 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    datamodule = hydra.utils.instantiate(cfg.data)
-    # _convert_: plain lists and dicts in the model, so checkpoints load with weights_only=True
-    model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
-    trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
-    )
+    datamodule, model, trainer = build(cfg)
     n_params = sum(p.numel() for p in model.parameters())
     log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
     log.info(f"Run {cfg.run_name}: writing to {output_dir}")

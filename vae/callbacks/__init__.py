@@ -1,7 +1,16 @@
-"""Visual callbacks: everything drawn from a model lives here, not in the LightningModules."""
+"""Callbacks: what is drawn into TensorBoard and how fast training goes, kept out of the models."""
 
 from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
 from vae.callbacks.kl import KLPerDimension
 from vae.callbacks.latent import LatentScatter, LatentTraversal
+from vae.callbacks.timing import EpochTimer
 
-__all__ = ["Interpolation", "KLPerDimension", "LatentScatter", "LatentTraversal", "PriorSamples", "Reconstructions"]
+__all__ = [
+    "EpochTimer",
+    "Interpolation",
+    "KLPerDimension",
+    "LatentScatter",
+    "LatentTraversal",
+    "PriorSamples",
+    "Reconstructions",
+]

@@ -96,8 +96,10 @@ class LatentVariableModel(L.LightningModule):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         terms = self.loss_terms(x)
-        # Training values are logged per step (every `log_every_n_steps`, for live curves);
-        # val/test as epoch means averaged over processes. No value forces a host sync each step.
+        if stage == "train" and not self._training_values_logged_now():
+            return terms["loss"]
+        # Training values per step (for live curves), val/test as epoch means averaged over
+        # processes. No value forces a host sync each step.
         per_step = stage == "train"
         log = partial(self.log, on_step=per_step, on_epoch=not per_step, sync_dist=not per_step, batch_size=len(x))
         for name, value in terms.items():
@@ -108,6 +110,16 @@ class LatentVariableModel(L.LightningModule):
             for i, kl in enumerate(terms["kl_per_dim"]):
                 log(f"val/kl_per_dim/z{i:0{width}d}", kl)
         return terms["loss"]
+
+    def _training_values_logged_now(self) -> bool:
+        """Whether Lightning writes training values at this step (every ``log_every_n_steps``).
+
+        Each ``self.log`` call costs a fraction of a millisecond, as much as a small model's step,
+        so training values are logged only when they reach the logger, as Lightning's own
+        monitors (LearningRateMonitor, DeviceStatsMonitor) do.
+        """
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return connector is None or connector.should_update_logs or bool(self.trainer.fast_dev_run)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._common_step(batch, "train")
