@@ -4,18 +4,39 @@ Examples:
     python train.py                                    # MLP VAE, 10 epochs
     python train.py model=ae backbone=conv trainer=gpu
     python train.py -m model=vae,ae model.latent_dim=2,10,20
+    python train.py resume=logs/runs/<run folder>      # continue a stopped run
 """
 
+import logging
+import sys
+
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from vae.config import ConfigError
+from vae.data.files import MNISTFileError, MNISTNotFoundError
+from vae.models import NonFiniteLossError
 from vae.training import train
+from vae.utils.resume import resume_arguments
+
+# Errors whose message says what to do: a single run prints the message alone, with no traceback.
+USER_ERRORS = (ConfigError, MNISTNotFoundError, MNISTFileError, NonFiniteLossError)
+log = logging.getLogger("train")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    return train(cfg)
+    try:
+        return train(cfg)
+    except USER_ERRORS as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep records this job as failed and runs the others
+        log.error(str(err))
+        sys.exit(1)
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = resume_arguments(sys.argv[1:])
     main()

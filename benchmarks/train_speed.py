@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-root", type=Path, default=None, help="folder holding MNIST/raw/ ($VAE_DATA_DIR)")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
+    parser.add_argument("--verify", default="md5", choices=["md5", "header"], help="check of the MNIST files")
     parser.add_argument("--iw-k", type=int, default=5000)
     parser.add_argument("--iw-images", type=int, default=None, help="test images for the NLL (default: all on GPU)")
     parser.add_argument("--iw-batch", type=int, default=None)
@@ -235,7 +236,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     root = (args.data_root or Path(os.environ.get("VAE_DATA_DIR", "data"))).resolve()
-    source = ensure_files(root, args.cache_dir.resolve())
+    source = ensure_files(root, args.cache_dir.resolve(), md5=args.verify == "md5")
     rows = args.rows + (["a+compile", "d+compile"] if args.compile else [])
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -15,7 +15,8 @@ def test_train_speed_benchmark_writes_every_row(mnist_root, tmp_path):
     out = tmp_path / "bench.json"
     command = [sys.executable, "benchmarks/train_speed.py", "--backbones", "mlp", "--epochs", "1", "--repeats", "1"]
     command += ["--data-root", str(mnist_root), "--cache-dir", str(tmp_path / "cache"), "--iw-k", "20"]
-    command += ["--iw-images", "4", "--out", str(out), "--override", "data.val_size=40", f"paths.root_dir={tmp_path}"]
+    command += ["--iw-images", "4", "--out", str(out), "--verify", "header"]
+    command += ["--override", "data.val_size=40", "data.verify=header", f"paths.root_dir={tmp_path}"]
     result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())

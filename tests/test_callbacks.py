@@ -94,7 +94,7 @@ def test_drawing_happens_in_eval_mode_without_grad_and_restores_train_mode(fail)
 
 def test_prior_samples_decode_the_same_z_at_every_draw(tmp_path):
     model, callback = VAE(latent_dim=4), PriorSamples(n_samples=9)
-    trainer = SimpleNamespace(global_step=0, loggers=[], default_root_dir=str(tmp_path))
+    trainer = SimpleNamespace(global_step=0, loggers=[], default_root_dir=str(tmp_path), datamodule=None)
     callback._run(trainer, model, "first")
     callback._run(trainer, model, "second")
     folder = tmp_path / "images" / "prior_samples"

@@ -15,7 +15,7 @@ LOADERS = ["tensor", "torchvision"]
 
 
 def ready(root: Path, **kwargs) -> MNISTDataModule:
-    datamodule = MNISTDataModule(root=root, val_size=20, batch_size=8, **kwargs)
+    datamodule = MNISTDataModule(root=root, val_size=20, batch_size=8, verify="header", **kwargs)
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
@@ -111,7 +111,7 @@ def test_static_binarization_is_fixed(mnist_root, loader):
 def test_static_binarization_draws_differ_between_training_and_test_images(tmp_path):
     # identical grey images in both files: only the random draws can tell them apart
     write_mnist(tmp_path, n_train=30, n_test=30, same_images=True)
-    datamodule = MNISTDataModule(root=tmp_path, val_size=29, binarize="static", split_seed=0)
+    datamodule = MNISTDataModule(root=tmp_path, val_size=29, binarize="static", split_seed=0, verify="header")
     datamodule.setup()
     train_file_order = torch.randperm(30, generator=torch.Generator().manual_seed(0))
     first_val = int(train_file_order[0])  # the training-file index of validation image 0

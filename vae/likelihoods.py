@@ -15,6 +15,7 @@ class Likelihood(Protocol):
     """What a model needs of an observation model."""
 
     name: str
+    support: tuple[float, float] | None  # the pixel values it can model; None: any real value
 
     def nll(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x | decoder output), ``(B,)`` nats per image."""
@@ -29,6 +30,7 @@ class Bernoulli:
     """Independent Bernoulli pixels; the decoder outputs logits. Targets must lie in [0, 1]."""
 
     name = "bernoulli"
+    support = (0.0, 1.0)
 
     def nll(self, output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return bernoulli_nll(output, x)
@@ -51,6 +53,7 @@ class Gaussian:
     """
 
     name = "gaussian"
+    support = None
 
     def __init__(self, variance: float = 1.0, sigmoid_mean: bool = False) -> None:
         self.variance = variance

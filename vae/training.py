@@ -7,8 +7,10 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vae.config import validate
 from vae.models import LatentVariableModel
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 
@@ -33,40 +35,74 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, LatentVariableModel, 
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Fits the configured model, tests it and writes ``metrics.json`` into the run folder.
+    """Checks the config, fits the model, tests it and writes ``metrics.json`` into the run folder.
+
+    Any failure is recorded there too (status ``failed``, the error, the metrics so far and the
+    last good checkpoint) before it propagates.
 
     Returns:
         The value of ``cfg.optimized_metric`` (for sweepers), or None if it was not logged.
     """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+    trainer = None
+    try:
+        validate(cfg)  # before anything is built or written
+        if cfg.get("seed") is not None:
+            L.seed_everything(cfg.seed, workers=True)
+        _hide_events_after_the_checkpoint(cfg, output_dir)
+        datamodule, model, trainer = build(cfg)
+        n_params = sum(p.numel() for p in model.parameters())
+        log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
+        log.info(f"Run {cfg.run_name}: writing to {output_dir}")
 
-    datamodule, model, trainer = build(cfg)
-    n_params = sum(p.numel() for p in model.parameters())
-    log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
-    log.info(f"Run {cfg.run_name}: writing to {output_dir}")
-
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = _final_metrics(trainer)  # taken now: testing resets them
-    best_checkpoint = next((cb.best_model_path for cb in trainer.checkpoint_callbacks if cb.monitor), "")
-    if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
-        metrics.update(_final_metrics(trainer))
-    metrics = dict(sorted(metrics.items()))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics = _final_metrics(trainer)  # taken now: testing resets them
+        best_checkpoint, _ = _checkpoints(trainer)
+        if cfg.get("test"):
+            trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
+            metrics.update(_final_metrics(trainer))
+    except Exception as err:
+        if trainer is None or trainer.is_global_zero:
+            metrics = _final_metrics(trainer) if trainer else {}
+            _, last = _checkpoints(trainer) if trainer else ("", "")
+            error = f"{type(err).__name__}: {err}"
+            _record(cfg, output_dir, started, "failed", metrics, error=error, last_checkpoint=last)
+            if trainer is not None:  # training had started: say where it can be picked up
+                log.error(f"Run {cfg.run_name} failed; last good checkpoint: {last or 'none'}")
+        raise
     if trainer.is_global_zero:
-        summary = {
-            "run_name": cfg.run_name,
-            "status": "completed",
-            "metrics": metrics,
-            "n_params": n_params,
-            "wall_time_s": round(time.perf_counter() - started, 2),
-            "best_checkpoint": best_checkpoint,
-            "config": OmegaConf.to_container(cfg, resolve=True),
-        }
-        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+        _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint)
         shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
         log.info(f"Test metrics (nats per image): {shown}")
         log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
     return metrics.get(cfg.optimized_metric)
+
+
+def _checkpoints(trainer: L.Trainer) -> tuple[str, str]:
+    """Paths of the best checkpoint (by the monitored metric) and of the last one, '' when none."""
+    best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks if cb.monitor), "")
+    last = next((cb.best_model_path for cb in trainer.checkpoint_callbacks if not cb.monitor), "")
+    return best, last
+
+
+def _record(cfg: DictConfig, output_dir: Path, started: float, status: str, metrics: dict, **details) -> None:
+    """Writes the run's ``metrics.json``: its status, final metrics, timing and resolved config."""
+    summary = {"run_name": cfg.run_name, "status": status, "metrics": dict(sorted(metrics.items())), **details}
+    summary["wall_time_s"] = round(time.perf_counter() - started, 2)
+    summary["config"] = OmegaConf.to_container(cfg, resolve=True)
+    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+
+
+def _hide_events_after_the_checkpoint(cfg: DictConfig, output_dir: Path) -> None:
+    """When resuming, makes TensorBoard drop what the interrupted run logged after the checkpoint
+    (``purge_step``), so the resumed run continues the same curves without doubled steps."""
+    ckpt_path = cfg.get("ckpt_path")
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(str(ckpt_path))
+    if ckpt_path is None or not path.is_file():
+        return
+    step = torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+    for logger in (cfg.get("logger") or {}).values():
+        if isinstance(logger, DictConfig) and str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
+            with open_dict(logger):
+                logger.purge_step = step

@@ -3,6 +3,7 @@
 from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
 from vae.callbacks.kl import KLPerDimension
 from vae.callbacks.latent import LatentScatter, LatentTraversal
+from vae.callbacks.rng import RNGState
 from vae.callbacks.timing import EpochTimer
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "LatentScatter",
     "LatentTraversal",
     "PriorSamples",
+    "RNGState",
     "Reconstructions",
 ]

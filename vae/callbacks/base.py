@@ -82,6 +82,12 @@ class VisualCallback(L.Callback):
             self._images = take(dataset, n)
         return self._images
 
+    @staticmethod
+    def displayable(trainer: L.Trainer, x: torch.Tensor) -> torch.Tensor:
+        """Pixel values for pictures: a data module that normalizes maps them back to [0, 1]."""
+        denormalize = getattr(trainer.datamodule, "denormalize", None)
+        return denormalize(x) if denormalize else x
+
     # --- output ------------------------------------------------------------------------------
     def _png_path(self, trainer: L.Trainer, tag: str) -> Path:
         folder = Path(trainer.default_root_dir) / "images" / tag.split("/")[-1]

@@ -25,6 +25,7 @@ class Reconstructions(VisualCallback):
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, _ = self.fixed_images(trainer.datamodule.val_dataset, self.n_images)
         x_hat = pl_module(x.to(pl_module.device, pl_module.dtype)).cpu()
+        x, x_hat = self.displayable(trainer, x), self.displayable(trainer, x_hat)
         rows = [
             t for i in range(0, len(x), self.per_row) for t in (x[i : i + self.per_row], x_hat[i : i + self.per_row])
         ]
@@ -50,7 +51,7 @@ class PriorSamples(VisualCallback):
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         z = torch.randn(self.n_samples, pl_module.latent_dim, generator=torch.Generator().manual_seed(self.seed))
-        x = pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu()
+        x = self.displayable(trainer, pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu())
         grid = make_grid(x, nrow=math.ceil(math.sqrt(self.n_samples)), pad_value=0.5)
         self.log_image(trainer, "images/prior_samples", grid)
 
@@ -80,5 +81,6 @@ class Interpolation(VisualCallback):
         decoded = pl_module.decode_mean(path.flatten(0, 1).to(pl_module.device, pl_module.dtype))
         decoded = decoded.cpu().unflatten(0, (len(z_a), self.steps))  # (P, T, C, H, W)
         rows = torch.cat([x[0::2].unsqueeze(1), decoded, x[1::2].unsqueeze(1)], dim=1)  # (P, T + 2, C, H, W)
+        rows = self.displayable(trainer, rows)
         grid = make_grid(rows.flatten(0, 1), nrow=self.steps + 2, pad_value=0.5)
         self.log_image(trainer, "images/interpolation", grid)

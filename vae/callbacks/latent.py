@@ -89,5 +89,5 @@ class LatentTraversal(VisualCallback):
             z = torch.zeros(len(dims), self.steps, latent_dim)
             z[torch.arange(len(dims)), :, dims] = values  # row i sweeps dimension dims[i]
             z = z.flatten(0, 1)  # (rows * steps, D)
-        x_hat = pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu()
+        x_hat = self.displayable(trainer, pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu())
         self.log_image(trainer, "images/latent_traversal", make_grid(x_hat, nrow=self.steps, pad_value=0.5))

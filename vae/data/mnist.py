@@ -12,10 +12,11 @@ from torchvision import transforms
 from torchvision.datasets import MNIST
 
 from vae.data.files import ensure_files, source_dir
-from vae.data.tensors import ImageTensors, TensorLoader, binarize_static
+from vae.data.tensors import MNIST_MEAN, MNIST_STD, ImageTensors, TensorLoader, binarize_static
 
 BINARIZE_MODES = ("none", "static", "dynamic")
 LOADERS = ("tensor", "torchvision")
+VERIFY = ("md5", "header")
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -41,8 +42,12 @@ class MNISTDataModule(L.LightningDataModule):
         binarize: ``none`` (grey levels), ``static`` (one fixed Bernoulli sample per image)
             or ``dynamic`` (a fresh sample each time a training image is served; validation
             and test use the fixed sample so their numbers stay comparable across epochs).
+        normalize: standardize pixels by the MNIST mean and deviation (for a Gaussian likelihood;
+            a Bernoulli one needs pixels in [0, 1]). Pictures are mapped back with :meth:`denormalize`.
         image_size: side length the 28x28 digits are resized to.
         pin_memory: pin batches in page-locked memory (``torchvision`` path only).
+        verify: how the files are checked before use: ``md5`` (sizes, IDX headers and checksums of
+            the official files) or ``header`` (IDX headers and sizes only, for other IDX files).
     """
 
     def __init__(
@@ -56,20 +61,25 @@ class MNISTDataModule(L.LightningDataModule):
         split_seed: int = 0,
         seed: int | None = 0,
         binarize: str = "none",
+        normalize: bool = False,
         image_size: int = 28,
         pin_memory: bool = False,
+        verify: str = "md5",
     ) -> None:
         super().__init__()
         if binarize not in BINARIZE_MODES:
             raise ValueError(f"data.binarize={binarize!r} is not allowed; choose one of {list(BINARIZE_MODES)}")
         if loader not in LOADERS:
             raise ValueError(f"data.loader={loader!r} is not allowed; choose one of {list(LOADERS)}")
+        if verify not in VERIFY:
+            raise ValueError(f"data.verify={verify!r} is not allowed; choose one of {list(VERIFY)}")
         if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
             raise ValueError(f"data.val_size={val_size!r} must be a whole number of images, at least 1")
         self.root = Path(root or os.environ.get("VAE_DATA_DIR") or "data").expanduser().resolve()
         self.cache_dir = Path(cache_dir).expanduser().resolve()
         self.loader, self.batch_size, self.num_workers, self.pin_memory = loader, batch_size, num_workers, pin_memory
         self.val_size, self.split_seed, self.binarize, self.image_size = val_size, split_seed, binarize, image_size
+        self.normalize, self.verify = normalize, verify
         self.seed = random.randrange(2**31) if seed is None else seed
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
@@ -81,8 +91,12 @@ class MNISTDataModule(L.LightningDataModule):
         return (1, self.image_size, self.image_size)
 
     def prepare_data(self) -> None:
-        """Makes the files available; downloads into ``root`` only when nothing is there."""
-        ensure_files(self.root, self.cache_dir)
+        """Makes the files available and checks them; downloads into ``root`` only when nothing is there."""
+        ensure_files(self.root, self.cache_dir, md5=self.verify == "md5")
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Served pixel values back in [0, 1], for pictures."""
+        return x * MNIST_STD + MNIST_MEAN if self.normalize else x
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_dataset is not None:  # every stage needs the same three datasets
@@ -106,10 +120,10 @@ class MNISTDataModule(L.LightningDataModule):
         train_images = train_grey if dynamic else train_eval
 
         if self.loader == "tensor":
-            labels, size = train_file.targets, self.image_size
-            self.train_dataset = ImageTensors(train_images[train_idx], labels[train_idx], size, dynamic)
-            self.val_dataset = ImageTensors(train_eval[val_idx], labels[val_idx], size)
-            self.test_dataset = ImageTensors(test_eval, test_file.targets, size)
+            labels, size, normalize = train_file.targets, self.image_size, self.normalize
+            self.train_dataset = ImageTensors(train_images[train_idx], labels[train_idx], size, dynamic, normalize)
+            self.val_dataset = ImageTensors(train_eval[val_idx], labels[val_idx], size, normalize=normalize)
+            self.test_dataset = ImageTensors(test_eval, test_file.targets, size, normalize=normalize)
         else:
             self.train_dataset = Subset(self._torchvision_view(train_file, train_images, dynamic), train_idx.tolist())
             self.val_dataset = Subset(self._torchvision_view(train_file, train_eval), val_idx.tolist())
@@ -122,6 +136,8 @@ class MNISTDataModule(L.LightningDataModule):
             steps.append(transforms.Resize(self.image_size, antialias=True))
         if dynamic:
             steps.append(torch.bernoulli)
+        if self.normalize:
+            steps.append(transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)))
         view = copy.copy(file)
         view.data, view.transform = images, transforms.Compose(steps)
         return view

@@ -6,6 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DistributedSampler, SequentialSampler
 
+# Pixel mean and standard deviation of the MNIST training images, for data.normalize.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
 
 def binarize_static(images: torch.Tensor, seed: int) -> torch.Tensor:
     """One fixed Bernoulli sample of uint8 grey-level ``images``, as uint8 in {0, 255}."""
@@ -18,20 +21,28 @@ class ImageTensors(Dataset):
 
     Indexing with an int gives one image ``(1, S, S)``, with a tensor of indices a whole batch
     ``(B, 1, S, S)``. Only the indexed images are converted (to float in [0, 1], resized to
-    ``image_size``, and with ``dynamic`` sampled as fresh Bernoulli pixels), on whatever device
-    the tensors live on.
+    ``image_size``, with ``dynamic`` sampled as fresh Bernoulli pixels, with ``normalize``
+    standardized by the MNIST mean and deviation), on whatever device the tensors live on.
 
     Args:
         images: uint8 ``(N, H, W)`` or ``(N, 1, H, W)``.
         labels: ``(N,)`` integer labels.
         image_size: side length of the served images.
         dynamic: binarize each time an image is served (dynamic binarization).
+        normalize: subtract the MNIST pixel mean and divide by its deviation (pixels leave [0, 1]).
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, image_size: int = 28, dynamic: bool = False) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        image_size: int = 28,
+        dynamic: bool = False,
+        normalize: bool = False,
+    ) -> None:
         self.images = images if images.ndim == 4 else images.unsqueeze(1)  # (N, 1, H, W) uint8
         self.labels = labels
-        self.image_size, self.dynamic = image_size, dynamic
+        self.image_size, self.dynamic, self.normalize = image_size, dynamic, normalize
 
     def __len__(self) -> int:
         return len(self.images)
@@ -43,11 +54,14 @@ class ImageTensors(Dataset):
             x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True, align_corners=False)
         if self.dynamic:
             x = torch.bernoulli(x)
+        if self.normalize:
+            x = x.sub_(MNIST_MEAN).div_(MNIST_STD)
         return (x[0], self.labels[index]) if single else (x, self.labels[index])
 
     def to(self, device: torch.device) -> "ImageTensors":
         """The same images on ``device``."""
-        return ImageTensors(self.images.to(device), self.labels.to(device), self.image_size, self.dynamic)
+        images, labels = self.images.to(device), self.labels.to(device)
+        return ImageTensors(images, labels, self.image_size, self.dynamic, self.normalize)
 
 
 class TensorLoader:

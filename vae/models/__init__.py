@@ -1,7 +1,7 @@
 """LightningModules: the VAE and the auto-encoder, sharing one base class."""
 
 from vae.models.ae import AutoEncoder
-from vae.models.base import LatentVariableModel
+from vae.models.base import LatentVariableModel, NonFiniteLossError
 from vae.models.vae import VAE
 
-__all__ = ["VAE", "AutoEncoder", "LatentVariableModel"]
+__all__ = ["VAE", "AutoEncoder", "LatentVariableModel", "NonFiniteLossError"]

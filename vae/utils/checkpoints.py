@@ -5,6 +5,7 @@ from pathlib import Path
 
 import hydra
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import OmegaConf
 
 from vae.models import LatentVariableModel
@@ -34,3 +35,17 @@ def load_model(ckpt_path: str | os.PathLike, map_location: str | torch.device = 
     model = hydra.utils.instantiate(cfg.model, img_shape=checkpoint["hyper_parameters"]["img_shape"], _convert_="all")
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file, then renames it into place.
+
+    A run killed while saving leaves the previous checkpoint whole, never a truncated one, so
+    ``last.ckpt`` can always be resumed from.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path: str | os.PathLike, storage_options=None) -> None:
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.part")
+        super().save_checkpoint(checkpoint, partial, storage_options)
+        os.replace(partial, path)

@@ -1,0 +1,88 @@
+"""Bad inputs fail early with one clear message naming the key, the value and what is allowed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from tests.bad_inputs import BAD_INPUTS, NO_GPU_INPUTS
+from tests.conftest import TINY, compose_train
+from vae.config import ConfigError, validate
+from vae.likelihoods import Bernoulli
+from vae.models import VAE
+from vae.training import build
+
+PROJECT = Path(__file__).resolve().parents[1]
+CASES = BAD_INPUTS + ([] if torch.cuda.is_available() else NO_GPU_INPUTS)
+
+
+def chain(error: BaseException) -> str:
+    """An exception's message with those of its causes, as Hydra prints them."""
+    return str(error) + ("\n" + chain(error.__cause__) if error.__cause__ else "")
+
+
+@pytest.mark.parametrize(("overrides", "where", "message"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_is_caught_early_with_its_message(mnist_root, tmp_path, overrides, where, message):
+    # the GPU case must not have the test settings' accelerator=cpu on top of it
+    base = [o for o in TINY if not o.startswith("trainer.accelerator")] if overrides == ["trainer=gpu"] else TINY
+    if where == "compose":
+        with pytest.raises((HydraException, OmegaConfBaseException)) as error:
+            compose_train(overrides, tmp_path, mnist_root, base)
+        assert message in chain(error.value)
+        return
+    cfg = compose_train(overrides, tmp_path, mnist_root, base)
+    if where == "validate":
+        with pytest.raises(ConfigError) as error:
+            validate(cfg)
+        assert message in str(error.value)
+        assert len(error.value.problems) == 1  # one bad input, one error
+        return
+    validate(cfg)  # fine on its face: only the data tells
+    datamodule, _, _ = build(cfg)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        datamodule.setup("fit")
+    assert not list(tmp_path.iterdir()) or {p.name for p in tmp_path.iterdir()} <= {".cache"}
+
+
+def test_every_problem_of_a_config_is_reported_at_once(mnist_root, tmp_path):
+    cfg = compose_train(["model.latent_dim=0", "optimizer.lr=0", "data.batch_size=0"], tmp_path, mnist_root)
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    assert [p.split("=")[0] for p in error.value.problems] == ["model.latent_dim", "data.batch_size", "optimizer.lr"]
+
+
+def test_the_default_config_and_every_group_option_pass(mnist_root, tmp_path):
+    for overrides in ([], ["model=ae", "backbone=conv", "likelihood=gaussian", "optimizer=sgd", "scheduler=cosine"]):
+        validate(compose_train(overrides, tmp_path, mnist_root))
+
+
+def test_bernoulli_refuses_data_outside_its_support_at_the_first_batch():
+    model = VAE(latent_dim=2)
+    with pytest.raises(ConfigError, match=r"likelihood=bernoulli: needs pixels in \[0, 1\].*\[-0.5, 2\]"):
+        model._check_targets(torch.tensor([[-0.5, 2.0]]))
+    assert model.likelihood.support == Bernoulli.support
+    VAE(latent_dim=2)._check_targets(torch.rand(4, 1, 28, 28))  # in range: no error
+
+
+def run_cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_the_command_line_prints_one_message_exits_nonzero_and_leaves_no_half_run(mnist_root, tmp_path):
+    run = tmp_path / "run"
+    result = run_cli(["model.latent_dim=0", f"data.root={mnist_root}", "data.verify=header", f"hydra.run.dir={run}"])
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "model.latent_dim=0: must be a whole number >= 1" in output
+    assert "Traceback" not in output
+    # Hydra's own files, and the record of the failure; no checkpoints, events or pictures
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "metrics.json", "train.log"]
+
+    typo = run_cli(["model.latent_dim=abc", f"hydra.run.dir={tmp_path / 'typo'}"])
+    assert typo.returncode == 1 and "full_key: model.latent_dim" in typo.stderr
+    assert not (tmp_path / "typo").exists()  # caught while composing: no folder at all

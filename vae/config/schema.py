@@ -1,0 +1,118 @@
+"""Types of the config groups, checked by Hydra while it composes: before any run folder exists.
+
+Each YAML option in ``conf/`` extends one of these (``defaults: [/schema/<group>@_here_: <name>]``).
+A value of the wrong type, or a choice that is not allowed, fails composition with OmegaConf's
+message naming the key, the value and the type or choices. Value ranges and rules that tie
+several keys together are checked by :mod:`vae.config.validation`.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from omegaconf import MISSING
+
+from vae.nets.activations import ACTIVATIONS
+
+Activation = StrEnum("Activation", {name: name for name in ACTIVATIONS})
+
+
+class Binarize(StrEnum):
+    none = "none"
+    static = "static"
+    dynamic = "dynamic"
+
+
+class Loader(StrEnum):
+    tensor = "tensor"
+    torchvision = "torchvision"
+
+
+class Verify(StrEnum):
+    md5 = "md5"
+    header = "header"
+
+
+@dataclass
+class ModelSchema:
+    _target_: str = MISSING
+    latent_dim: int = MISSING
+    beta: float = MISSING
+    encoder: Any = MISSING
+    decoder: Any = MISSING
+    likelihood: Any = MISSING
+    optimizer: Any = MISSING
+    scheduler: Any = None
+    compile: bool = False
+    channels_last: bool = False
+
+
+@dataclass
+class VAESchema(ModelSchema):
+    mc_samples: int = MISSING
+    kl_warmup_epochs: float = MISSING
+
+
+@dataclass
+class MLPSchema:
+    hidden_dims: list[int] = field(default_factory=list)
+    activation: Activation = MISSING
+    encoder: Any = MISSING
+    decoder: Any = MISSING
+
+
+@dataclass
+class ConvSchema:
+    channels: list[int] = field(default_factory=list)
+    strides: list[int] = field(default_factory=list)
+    kernel_size: int = MISSING
+    activation: Activation = MISSING
+    encoder: Any = MISSING
+    decoder: Any = MISSING
+
+
+@dataclass
+class GaussianSchema:
+    _target_: str = MISSING
+    variance: float = MISSING
+    sigmoid_mean: bool = MISSING
+
+
+@dataclass
+class OptimizerSchema:
+    _target_: str = MISSING
+    _partial_: bool = True
+    lr: float = MISSING
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SGDSchema(OptimizerSchema):
+    momentum: float = 0.0
+
+
+@dataclass
+class MNISTSchema:
+    _target_: str = MISSING
+    root: str | None = None
+    cache_dir: str = MISSING
+    loader: Loader = MISSING
+    batch_size: int = MISSING
+    num_workers: int = MISSING
+    val_size: int = MISSING
+    split_seed: int = MISSING
+    seed: int | None = None
+    binarize: Binarize = MISSING
+    normalize: bool = False
+    image_size: int = MISSING
+    pin_memory: bool = False
+    verify: Verify = MISSING
+
+
+SCHEMAS = {
+    "model": {"vae": VAESchema, "ae": ModelSchema},
+    "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
+    "likelihood": {"gaussian": GaussianSchema},
+    "optimizer": {"adam": OptimizerSchema, "adamw": OptimizerSchema, "sgd": SGDSchema},
+    "data": {"mnist": MNISTSchema},
+}

@@ -1,0 +1,169 @@
+"""Value checks on a composed config, run before anything heavy starts.
+
+Types and choices are checked by Hydra itself while it composes (:mod:`vae.config.schema`);
+these are the ranges and the rules that tie several keys together. Every problem is reported,
+each naming the key, the value and what is allowed, in one :class:`ConfigError`.
+"""
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from vae.nets.conv import feature_shape
+
+try:  # Lightning's own parser of trainer.precision, so the allowed values never drift from its own
+    from lightning.fabric.connector import _convert_precision_to_unified_args as _parse_precision
+except ImportError:  # a Lightning without it still refuses a bad precision when the trainer is built
+    _parse_precision = None
+
+ABSENT = object()
+
+
+class ConfigError(ValueError):
+    """The configuration asks for something impossible; ``problems`` lists each bad value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, ListConfig | DictConfig):
+        value = OmegaConf.to_container(value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def at_least(low: float, integer: bool = True) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        number = _is_int(value) or (not integer and isinstance(value, float))
+        return number and math.isfinite(value) and value >= low
+
+    return check
+
+
+def above(low: float) -> Callable[[Any], bool]:
+    return lambda value: (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value > low
+
+
+def each(check: Callable[[Any], bool], non_empty: bool = False) -> Callable[[Any], bool]:
+    def check_all(values: Any) -> bool:
+        return isinstance(values, list | ListConfig) and all(map(check, values)) and bool(values or not non_empty)
+
+    return check_all
+
+
+# key, check, what is allowed
+RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("model.latent_dim", at_least(1), "a whole number >= 1"),
+    ("model.beta", at_least(0, integer=False), "a number >= 0 (0 leaves the KL term out)"),
+    ("model.mc_samples", at_least(1), "a whole number >= 1"),
+    ("model.kl_warmup_epochs", at_least(0, integer=False), "a number of epochs >= 0 (0 turns warm-up off)"),
+    ("backbone.hidden_dims", each(at_least(1)), "a list of layer sizes, each >= 1 ([] for no hidden layer)"),
+    ("backbone.channels", each(at_least(1), non_empty=True), "a non-empty list of channel counts, each >= 1"),
+    ("backbone.strides", each(at_least(1), non_empty=True), "a non-empty list of strides, each >= 1"),
+    ("backbone.kernel_size", at_least(1), "a whole number >= 1"),
+    ("likelihood.variance", above(0), "a number > 0"),
+    ("data.batch_size", at_least(1), "a whole number >= 1"),
+    ("data.num_workers", at_least(0), "a whole number >= 0"),
+    ("data.val_size", at_least(1), "a whole number of images >= 1"),
+    ("data.image_size", at_least(1), "a side length in pixels >= 1"),
+    ("optimizer.lr", above(0), "a learning rate > 0"),
+    ("optimizer.weight_decay", at_least(0, integer=False), "a number >= 0"),
+    ("optimizer.momentum", at_least(0, integer=False), "a number >= 0"),
+    ("trainer.max_epochs", lambda v: _is_int(v) and (v >= 1 or v == -1), "a whole number >= 1, or -1 for no limit"),
+    ("trainer.check_val_every_n_epoch", at_least(1), "a whole number >= 1"),
+    ("trainer.log_every_n_steps", at_least(1), "a whole number >= 1"),
+    ("callbacks.every_n_epochs", at_least(0), "a whole number >= 0 (0 draws only at the end)"),
+    ("seed", lambda v: v is None or (_is_int(v) and 0 <= v < 2**32), "null or a whole number in [0, 2**32)"),
+]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raises :class:`ConfigError` listing every bad value of ``cfg``; returns None if all are good."""
+    problems = []
+    for key, check, allowed in RANGES:
+        value = OmegaConf.select(cfg, key, default=ABSENT)
+        if value is not ABSENT and not check(value):
+            problems.append(f"{key}={_show(value)}: must be {allowed}")
+    problems += _conv_problems(cfg) + _likelihood_problems(cfg) + _device_problems(cfg) + _precision_problems(cfg)
+    problems += _checkpoint_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _conv_problems(cfg: DictConfig) -> list[str]:
+    channels, strides = cfg.get("backbone", {}).get("channels"), cfg.get("backbone", {}).get("strides")
+    kernel, size = cfg.get("backbone", {}).get("kernel_size"), OmegaConf.select(cfg, "data.image_size")
+    if not (each(at_least(1), True)(channels) and each(at_least(1), True)(strides)):
+        return []  # already reported
+    if len(channels) != len(strides):
+        layers = f"{len(channels)} for backbone.channels={_show(channels)}"
+        return [f"backbone.strides={_show(strides)}: must have one stride per conv layer, {layers}"]
+    if not (at_least(1)(kernel) and at_least(1)(size)):
+        return []
+    try:
+        feature_shape((1, size, size), list(channels), kernel, list(strides))
+    except ValueError:
+        image = f"a {size}x{size} image (data.image_size={size})"
+        fix = "use fewer or smaller strides, or larger images"
+        return [
+            f"backbone.strides={_show(strides)} with backbone.kernel_size={kernel}: {image} shrinks to nothing; {fix}"
+        ]
+    return []
+
+
+def _likelihood_problems(cfg: DictConfig) -> list[str]:
+    bernoulli = str(OmegaConf.select(cfg, "likelihood._target_", default="")).endswith("Bernoulli")
+    if bernoulli and OmegaConf.select(cfg, "data.normalize", default=False):
+        why = "the Bernoulli likelihood needs pixels in [0, 1] and normalizing moves them outside"
+        return [f"data.normalize=True: {why}; use likelihood=gaussian, or data.normalize=false"]
+    return []
+
+
+def _device_problems(cfg: DictConfig) -> list[str]:
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    devices = OmegaConf.select(cfg, "trainer.devices", default="auto")
+    if devices == "auto" or (isinstance(devices, ListConfig) and all(map(at_least(0), devices)) and devices):
+        count = len(devices) if isinstance(devices, ListConfig) else None
+    elif _is_int(devices) and (devices >= 1 or devices == -1):
+        count = devices if devices >= 1 else None
+    else:
+        allowed = "a whole number >= 1, -1 (all), 'auto', or a list of device indices"
+        return [f"trainer.devices={_show(devices)}: must be {allowed}"]
+    if accelerator in ("gpu", "cuda"):
+        visible = torch.cuda.device_count()
+        if visible == 0:
+            fix = "use trainer=cpu, or trainer.accelerator=auto"
+            return [f"trainer.accelerator={accelerator}: no GPU is visible to PyTorch here; {fix}"]
+        if count is not None and count > visible:
+            return [f"trainer.devices={_show(devices)}: only {visible} GPU(s) visible here"]
+    return []
+
+
+def _precision_problems(cfg: DictConfig) -> list[str]:
+    precision = OmegaConf.select(cfg, "trainer.precision", default=None)
+    if precision is None or _parse_precision is None:
+        return []
+    try:
+        _parse_precision(precision)
+    except ValueError as err:
+        allowed = str(err).rsplit(": ", 1)[-1]  # Lightning's list of allowed values
+        return [f"trainer.precision={_show(precision)}: must be one of the values Lightning accepts, {allowed}"]
+    return []
+
+
+def _checkpoint_problems(cfg: DictConfig) -> list[str]:
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path in (None, "last") or Path(os.path.expanduser(str(ckpt_path))).is_file():
+        return []
+    allowed = "a checkpoint file, or 'last' for the run folder's checkpoints/last.ckpt"
+    return [f"ckpt_path={_show(ckpt_path)}: no such file; give {allowed}"]
