@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tests.conftest import TINY, compose_train
 from vae.models import NonFiniteLossError
 from vae.training import train
+from vae.utils.checkpoints import AtomicCheckpointIO
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -71,3 +73,18 @@ def test_a_failing_sweep_job_is_recorded_and_the_others_finish(mnist_root, tmp_p
     }
     assert "model.latent_dim=0: must be a whole number >= 1" in summaries["vae-mlp-z0-b1_1"]["error"]
     assert summaries["vae-mlp-z3-b1_2"]["metrics"]["test/loss"] > 0
+
+
+def test_a_save_that_dies_midway_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"epoch": 1}, path)
+
+    def dies_midway(self, checkpoint, target, storage_options=None):
+        Path(target).write_bytes(b"half a checkpoint")  # what a killed writer leaves behind
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"epoch": 2}, path)
+    assert torch.load(path, weights_only=True) == {"epoch": 1}

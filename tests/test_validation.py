@@ -86,3 +86,11 @@ def test_the_command_line_prints_one_message_exits_nonzero_and_leaves_no_half_ru
     typo = run_cli(["model.latent_dim=abc", f"hydra.run.dir={tmp_path / 'typo'}"])
     assert typo.returncode == 1 and "full_key: model.latent_dim" in typo.stderr
     assert not (tmp_path / "typo").exists()  # caught while composing: no folder at all
+
+
+def test_docs_list_every_bad_input_tried():
+    doc = (PROJECT / "docs" / "reliability.md").read_text()
+    inputs = [" ".join(overrides) for overrides, _, _ in BAD_INPUTS + NO_GPU_INPUTS]
+    missing = [given for given in inputs if f"`{given}`" not in doc]
+    assert not missing, f"add these to docs/reliability.md: {missing}"
+    assert len(BAD_INPUTS) >= 25

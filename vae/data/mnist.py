@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 from torchvision.datasets import MNIST
 
+from vae.config.validation import ConfigError
 from vae.data.files import ensure_files, source_dir
 from vae.data.tensors import MNIST_MEAN, MNIST_STD, ImageTensors, TensorLoader, binarize_static
 
@@ -104,7 +105,9 @@ class MNISTDataModule(L.LightningDataModule):
         source = source_dir(self.root, self.cache_dir)
         train_file, test_file = MNIST(source, train=True), MNIST(source, train=False)
         if self.val_size >= len(train_file):
-            raise ValueError(f"data.val_size={self.val_size} must be less than the {len(train_file)} training images")
+            # a config error that only the data can reveal: reported like the others
+            problem = f"data.val_size={self.val_size} must be less than the {len(train_file)} training images"
+            raise ConfigError([problem])
         permutation = torch.randperm(len(train_file), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = permutation[: self.val_size], permutation[self.val_size :]
 
