@@ -20,7 +20,6 @@ rows are compared per image (images/s; s/epoch as measured).
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from vae.metrics import iw_log_likelihood
 from vae.models import VAE
 from vae.training import build
 from vae.utils import compose_config
+from vae.utils.hardware import describe_hardware
 
 LATENT_DIM, BATCH_SIZE, LR = 20, 128, 1e-3
 VISUALS = ["reconstructions", "prior_samples", "latent_scatter", "latent_traversal", "interpolation", "kl_per_dim"]
@@ -204,14 +204,7 @@ def git_revision() -> str:
 
 
 def hardware(device: torch.device) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info = {"cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+    info = {"machine": describe_hardware(device), "torch_threads": torch.get_num_threads(), "device": str(device)}
     return info
 
 

@@ -11,6 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae.config import validate
+from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 
@@ -62,6 +63,10 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
             metrics.update(_final_metrics(trainer))
+        if cfg.evaluation.metrics != "none" and best_checkpoint and trainer.is_global_zero:
+            device = trainer.strategy.root_device
+            results = evaluate_checkpoint(Path(best_checkpoint), cfg.evaluation, device, run_cfg=cfg)
+            metrics.update({name: results[name] for name in SCALARS if results.get(name) is not None})
     except Exception as err:
         if trainer is None or trainer.is_global_zero:
             metrics = _final_metrics(trainer) if trainer else {}

@@ -21,16 +21,6 @@ def take(dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items])
 
 
-def encode(pl_module: L.LightningModule, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Codes ``(N, latent_dim)`` of images ``x`` (``encode_mean``), computed in batches, on the CPU."""
-    return torch.cat(
-        [
-            pl_module.encode_mean(batch.to(pl_module.device, pl_module.dtype)).float().cpu()
-            for batch in x.split(batch_size)
-        ]
-    )
-
-
 class VisualCallback(L.Callback):
     """Draws from the model after every ``every_n_epochs`` validation epochs and at the end of training.
 

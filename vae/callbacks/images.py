@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torchvision.utils import make_grid
 
-from vae.callbacks.base import VisualCallback, encode
+from vae.callbacks.base import VisualCallback
 
 
 class Reconstructions(VisualCallback):
@@ -24,7 +24,7 @@ class Reconstructions(VisualCallback):
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, _ = self.fixed_images(trainer.datamodule.val_dataset, self.n_images)
-        x_hat = pl_module(x.to(pl_module.device, pl_module.dtype)).cpu()
+        x_hat = pl_module.decode_all(pl_module.encode_all(x))
         x, x_hat = self.displayable(trainer, x), self.displayable(trainer, x_hat)
         rows = [
             t for i in range(0, len(x), self.per_row) for t in (x[i : i + self.per_row], x_hat[i : i + self.per_row])
@@ -51,7 +51,7 @@ class PriorSamples(VisualCallback):
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         z = torch.randn(self.n_samples, pl_module.latent_dim, generator=torch.Generator().manual_seed(self.seed))
-        x = self.displayable(trainer, pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu())
+        x = self.displayable(trainer, pl_module.decode_all(z))
         grid = make_grid(x, nrow=math.ceil(math.sqrt(self.n_samples)), pad_value=0.5)
         self.log_image(trainer, "images/prior_samples", grid)
 
@@ -74,12 +74,11 @@ class Interpolation(VisualCallback):
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, _ = self.fixed_images(trainer.datamodule.test_dataset, 2 * self.n_pairs)
-        z = encode(pl_module, x)  # (2P, D)
+        z = pl_module.encode_all(x)  # (2P, D)
         z_a, z_b = z[0::2], z[1::2]  # (P, D) each
         t = torch.linspace(0, 1, self.steps).view(1, -1, 1)  # (1, T, 1)
         path = (1 - t) * z_a.unsqueeze(1) + t * z_b.unsqueeze(1)  # (P, T, D)
-        decoded = pl_module.decode_mean(path.flatten(0, 1).to(pl_module.device, pl_module.dtype))
-        decoded = decoded.cpu().unflatten(0, (len(z_a), self.steps))  # (P, T, C, H, W)
+        decoded = pl_module.decode_all(path.flatten(0, 1)).unflatten(0, (len(z_a), self.steps))  # (P, T, C, H, W)
         rows = torch.cat([x[0::2].unsqueeze(1), decoded, x[1::2].unsqueeze(1)], dim=1)  # (P, T + 2, C, H, W)
         rows = self.displayable(trainer, rows)
         grid = make_grid(rows.flatten(0, 1), nrow=self.steps + 2, pad_value=0.5)

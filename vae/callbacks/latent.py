@@ -5,7 +5,7 @@ import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
-from vae.callbacks.base import VisualCallback, encode
+from vae.callbacks.base import VisualCallback
 
 
 def project_2d(z: torch.Tensor) -> tuple[torch.Tensor, str, str]:
@@ -38,7 +38,7 @@ class LatentScatter(VisualCallback):
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, labels = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
-        z = encode(pl_module, x)  # (N, D)
+        z = pl_module.encode_all(x)  # (N, D)
         coords, xlabel, ylabel = project_2d(z)
         figure = Figure(figsize=(6, 5), layout="constrained")
         ax = figure.add_subplot()
@@ -85,9 +85,9 @@ class LatentTraversal(VisualCallback):
             z = torch.stack([z0.flatten(), z1.flatten()], dim=1)  # (steps^2, 2)
         else:
             x, _ = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
-            dims = encode(pl_module, x).var(0).argsort(descending=True)[: self.n_dims]
+            dims = pl_module.encode_all(x).var(0).argsort(descending=True)[: self.n_dims]
             z = torch.zeros(len(dims), self.steps, latent_dim)
             z[torch.arange(len(dims)), :, dims] = values  # row i sweeps dimension dims[i]
             z = z.flatten(0, 1)  # (rows * steps, D)
-        x_hat = self.displayable(trainer, pl_module.decode_mean(z.to(pl_module.device, pl_module.dtype)).cpu())
+        x_hat = self.displayable(trainer, pl_module.decode_all(z))
         self.log_image(trainer, "images/latent_traversal", make_grid(x_hat, nrow=self.steps, pad_value=0.5))

@@ -28,6 +28,12 @@ class Loader(StrEnum):
     torchvision = "torchvision"
 
 
+class Metrics(StrEnum):
+    none = "none"
+    cheap = "cheap"
+    all = "all"
+
+
 class Verify(StrEnum):
     md5 = "md5"
     header = "header"
@@ -109,10 +115,31 @@ class MNISTSchema:
     verify: Verify = MISSING
 
 
+@dataclass
+class NLLSchema:
+    k: int = MISSING
+    images: int | None = None
+    batch: int = MISSING
+    chunk: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class EvaluationSchema:
+    metrics: Metrics = MISSING
+    nll: NLLSchema = field(default_factory=NLLSchema)
+    samples: int = MISSING
+    noise_sigmas: list[float] = field(default_factory=list)
+    knn_k: int = MISSING
+    silhouette_sample: int = MISSING
+    seed: int = MISSING
+
+
 SCHEMAS = {
     "model": {"vae": VAESchema, "ae": ModelSchema},
     "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
     "likelihood": {"gaussian": GaussianSchema},
     "optimizer": {"adam": OptimizerSchema, "adamw": OptimizerSchema, "sgd": SGDSchema},
     "data": {"mnist": MNISTSchema},
+    "evaluation": {"default": EvaluationSchema},
 }

@@ -83,6 +83,14 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("trainer.check_val_every_n_epoch", at_least(1), "a whole number >= 1"),
     ("trainer.log_every_n_steps", at_least(1), "a whole number >= 1"),
     ("callbacks.every_n_epochs", at_least(0), "a whole number >= 0 (0 draws only at the end)"),
+    ("evaluation.nll.k", at_least(1), "a number of importance samples >= 1"),
+    ("evaluation.nll.images", lambda v: v is None or at_least(1)(v), "null (all) or a number of test images >= 1"),
+    ("evaluation.nll.batch", at_least(1), "a whole number >= 1"),
+    ("evaluation.nll.chunk", at_least(1), "a whole number >= 1"),
+    ("evaluation.samples", at_least(2), "a number of samples >= 2 (a Fréchet distance needs two)"),
+    ("evaluation.noise_sigmas", each(at_least(0, integer=False)), "a list of noise levels, each >= 0"),
+    ("evaluation.knn_k", at_least(1), "a whole number >= 1"),
+    ("evaluation.silhouette_sample", at_least(2), "a whole number >= 2"),
     ("seed", lambda v: v is None or (_is_int(v) and 0 <= v < 2**32), "null or a whole number in [0, 2**32)"),
 ]
 
@@ -95,7 +103,8 @@ def validate(cfg: DictConfig) -> None:
         if value is not ABSENT and not check(value):
             problems.append(f"{key}={_show(value)}: must be {allowed}")
     problems += _conv_problems(cfg) + _likelihood_problems(cfg) + _device_problems(cfg) + _precision_problems(cfg)
-    problems += _checkpoint_problems(cfg)
+    if "trainer" in cfg:  # training's ckpt_path: evaluate.py's also takes folders, and checks them itself
+        problems += _checkpoint_problems(cfg)
     if problems:
         raise ConfigError(problems)
 

@@ -6,17 +6,20 @@ from pathlib import Path
 import hydra
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from vae.models import LatentVariableModel
 
 
-def load_model(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LatentVariableModel:
+def load_model(
+    ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu", run_cfg: DictConfig | None = None
+) -> LatentVariableModel:
     """The model of a run, in eval mode, from a checkpoint and the config of the run it belongs to.
 
     Checkpoints hold plain values only (``vae.models.base.FACTORIES``), so the backbone,
     likelihood and optimizer are built again from ``<run>/.hydra/config.yaml``, the run's own
     composed config; the checkpoint must sit in ``<run>/checkpoints/``, where training put it.
+    ``run_cfg`` gives that config directly instead.
 
     Raises:
         FileNotFoundError: if the checkpoint or its run's config is missing.
@@ -25,13 +28,13 @@ def load_model(ckpt_path: str | os.PathLike, map_location: str | torch.device = 
     config_path = ckpt_path.parent.parent / ".hydra" / "config.yaml"
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
-    if not config_path.is_file():
+    if run_cfg is None and not config_path.is_file():
         raise FileNotFoundError(
             f"{config_path} does not exist: a checkpoint is rebuilt from the config of its run, "
             f"so keep it in <run>/checkpoints/ beside <run>/.hydra/"
         )
     checkpoint = torch.load(ckpt_path, map_location=map_location, weights_only=True)
-    cfg = OmegaConf.load(config_path)
+    cfg = run_cfg if run_cfg is not None else OmegaConf.load(config_path)
     model = hydra.utils.instantiate(cfg.model, img_shape=checkpoint["hyper_parameters"]["img_shape"], _convert_="all")
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()

@@ -12,7 +12,11 @@ from torch.utils.tensorboard.summary import hparams
 
 # Columns of the HPARAMS table. TensorBoard fills each with the last value of that scalar in
 # the run, so they show the final numbers without logging anything twice.
-HPARAM_METRICS = ("test/loss", "test/recon", "test/kl", "test/elbo", "val/loss", "val/elbo")
+HPARAM_METRICS = (
+    "test/loss", "test/recon", "test/kl", "test/elbo", "val/loss", "val/elbo",
+    # filled once the run is evaluated (evaluate.py, or evaluation.metrics in train.py)
+    "test/nll", "samples/fid", "samples/inception_score", "recon/accuracy",
+)  # fmt: skip
 GROUPS = ("model", "backbone", "likelihood", "optimizer")
 # Settings every run reports, whatever its model or backbone ("None" where one does not apply,
 # e.g. mc_samples for an auto-encoder, channels for an MLP).

@@ -1,0 +1,161 @@
+"""The evaluation suite: metrics against known values, and evaluate.py end to end on a tiny run."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from tests.conftest import TINY, compose_train
+from tests.tensorboard_events import load_events
+from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
+from vae.metrics.classifier import WEIGHTS, ClassifierChecksumError, classifier_card, load_classifier
+from vae.metrics.latent import active_units, knn_accuracy, silhouette
+from vae.metrics.samples import frechet_distance, inception_score
+from vae.training import train
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+class OneHot(nn.Module):
+    """A stand-in classifier that reads an image's first pixel as its digit, with full confidence."""
+
+    num_features = 10
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(()))  # gives the module a device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        digit = (x[:, 0, 0, 0] * 10).long().clamp(0, 9)
+        return 50.0 * nn.functional.one_hot(digit, 10).float()
+
+    features = forward
+
+
+def digits(counts: list[int]) -> torch.Tensor:
+    """Images whose first pixel encodes the digit OneHot reads: counts[d] images of digit d."""
+    values = torch.cat([torch.full((n,), (d + 0.5) / 10) for d, n in enumerate(counts)])
+    return values.view(-1, 1, 1, 1).expand(-1, 1, 28, 28).clone()
+
+
+def test_inception_score_extremes():
+    assert inception_score(OneHot(), digits([100] * 10)) == pytest.approx(10.0, rel=1e-4)  # balanced, confident
+    assert inception_score(OneHot(), digits([1000] + [0] * 9)) == pytest.approx(1.0, abs=1e-4)  # all alike
+
+
+def test_frechet_distance_is_zero_between_identical_sets_and_grows_apart():
+    images = torch.rand(300, 1, 28, 28)
+    classifier = load_classifier()
+    assert frechet_distance(classifier, images, images) == pytest.approx(0.0, abs=1e-3)
+    assert frechet_distance(classifier, images, images * 0.3) > 1.0
+
+
+def test_classifier_checksum_refuses_a_tampered_file(tmp_path):
+    copy, card = tmp_path / "weights.pt", tmp_path / "weights.json"
+    shutil.copy(WEIGHTS, copy)
+    shutil.copy(WEIGHTS.with_suffix(".json"), card)
+    load_classifier(copy)  # the untouched copy loads
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ClassifierChecksumError, match="does not match .* recorded in .*weights.json"):
+        load_classifier(copy)
+
+
+def test_the_shipped_classifier_is_small_and_recorded():
+    card = classifier_card()
+    assert card["test_accuracy"] >= 0.99 and WEIGHTS.stat().st_size < 2 * 1024**2
+    assert card["command"].startswith("python -m vae.metrics.train_classifier")
+
+
+def test_active_units_count_the_dimensions_the_data_moves():
+    torch.manual_seed(0)
+    codes = torch.randn(2000, 6)
+    codes[:, [1, 4]] = 0.05 * torch.randn(2000, 2)  # variance 0.0025: ignored dimensions
+    count, variance = active_units(codes)
+    assert count == 4 and (variance[[1, 4]] < 0.01).all()
+
+
+def test_latent_class_structure_scores():
+    torch.manual_seed(0)
+    labels = torch.arange(600) % 3
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    codes = centres[labels] + 0.3 * torch.randn(600, 2)
+    assert knn_accuracy(codes[:300], labels[:300], codes[300:], labels[300:]) == 1.0
+    assert silhouette(codes, labels) > 0.9
+    assert silhouette(torch.randn(600, 2), labels) < 0.1  # no structure
+
+
+@pytest.fixture
+def tiny_run(mnist_root, tmp_path):
+    """A run trained in the test, with its .hydra record as train.py leaves it."""
+
+    def make(*overrides: str) -> Path:
+        run = tmp_path / "_".join(overrides).replace("=", "-") if overrides else tmp_path / "run"
+        cfg = compose_train(["trainer.max_epochs=2", *overrides], run, mnist_root)
+        (run / ".hydra").mkdir(parents=True)
+        OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+        train(cfg)
+        return run
+
+    return make
+
+
+def small(metrics: str = "all") -> dict:
+    settings = OmegaConf.load(PROJECT / "conf" / "evaluation" / "default.yaml")
+    settings.merge_with({"metrics": metrics, "samples": 200, "silhouette_sample": 50, "nll": {"k": 20, "batch": 20}})
+    return settings
+
+
+def test_evaluation_of_a_tiny_vae_writes_every_key(tiny_run):
+    run = tiny_run()
+    ckpt = checkpoints_to_evaluate(run)[0]
+    assert ckpt.name.startswith("epoch_")  # the run's best checkpoint
+    results = evaluate_checkpoint(ckpt, small(), torch.device("cpu"))
+    recorded = json.loads((ckpt.parent / "eval.json").read_text())[ckpt.name]
+    assert set(SCALARS) | {"nll_protocol", "kl_per_dim", "samples/class_histogram", "recon/confusion"} <= set(recorded)
+    assert recorded == json.loads(json.dumps(results))
+    assert results["test/nll"] <= -results["test/elbo"] + 5  # the k-sample bound is at least as tight, up to noise
+    assert "k=20" in results["nll_protocol"] and "binarized once with seed 0" in results["nll_protocol"]
+    assert sum(results["samples/class_histogram"]) == 200
+    assert len(results["noise_robustness"]["accuracy"]) == 6
+    tags = load_events(run).Tags()
+    assert {"test/nll", "samples/fid", "recon/accuracy"} <= set(tags["scalars"])
+    assert {"eval/confusion", "eval/noise_robustness", "eval/class_histogram"} <= set(tags["images"])
+
+
+def test_an_auto_encoder_has_no_likelihood_but_gets_every_other_number(tiny_run):
+    ckpt = checkpoints_to_evaluate(tiny_run("model=ae"))[0]
+    results = evaluate_checkpoint(ckpt, small(), torch.device("cpu"))
+    assert results["test/nll"] is None and "no likelihood" in results["nll_protocol"]
+    assert results["samples/inception_score"] >= 1.0 and results["samples/fid"] > 0
+
+
+def test_training_can_evaluate_its_best_checkpoint(make_cfg, tmp_path):
+    cheap = ["evaluation.metrics=cheap", "evaluation.samples=100", "evaluation.silhouette_sample=40"]
+    train(make_cfg("trainer.max_epochs=2", *cheap))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert {"samples/fid", "recon/accuracy", "test/active_units"} <= set(metrics)
+    assert "test/nll" not in metrics  # cheap: no importance sampling
+    (entry,) = json.loads((tmp_path / "checkpoints" / "eval.json").read_text()).values()
+    assert entry["nll_protocol"].startswith("not computed (metrics=cheap)")
+
+
+@pytest.mark.slow
+def test_evaluate_command_on_a_sweep_folder(mnist_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model=vae,ae", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY]
+    subprocess.run([sys.executable, "train.py", *args, f"hydra.sweep.dir={sweep}"], cwd=PROJECT, check=True)
+    command = [sys.executable, "evaluate.py", f"ckpt_path={sweep}", "evaluation.nll.k=10", "evaluation.samples=100"]
+    result = subprocess.run([*command, "evaluation.silhouette_sample=40"], cwd=PROJECT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test/nll" in result.stdout + result.stderr
+    assert len(list(sweep.glob("*/checkpoints/eval.json"))) == 2
+    assert (sweep / "noise_robustness.png").is_file()
+    assert not (PROJECT / "evaluate.log").exists()  # nothing written where it was launched

@@ -1,0 +1,64 @@
+"""Trains the reference MNIST classifier and writes its weights and card into the package.
+
+python -m vae.metrics.train_classifier            # uses $VAE_DATA_DIR
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from vae.data import MNISTDataModule
+from vae.metrics.classifier import WEIGHTS, sha256
+from vae.models.classifier import ClassifierModule
+from vae.utils.hardware import describe_hardware
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None, help="folder holding MNIST/raw/ (default $VAE_DATA_DIR)")
+    parser.add_argument("--verify", default="md5", choices=["md5", "header"])
+    parser.add_argument("--out", type=Path, default=WEIGHTS, help="weights file; the card goes beside it (.json)")
+    args = parser.parse_args(argv)
+
+    L.seed_everything(args.seed, workers=True)
+    datamodule = MNISTDataModule(root=args.data_root, batch_size=args.batch_size, seed=args.seed, verify=args.verify)
+    module = ClassifierModule(lr=args.lr)
+    with tempfile.TemporaryDirectory() as folder:
+        best = ModelCheckpoint(dirpath=folder, monitor="val/accuracy", mode="max")
+        trainer = L.Trainer(max_epochs=args.epochs, devices=1, logger=False, callbacks=[best], default_root_dir=folder)
+        trainer.fit(module, datamodule=datamodule)
+        test = trainer.test(module, datamodule=datamodule, ckpt_path="best")[0]
+        net = ClassifierModule.load_from_checkpoint(best.best_model_path, weights_only=True).net
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), args.out)
+    card = {
+        "test_accuracy": test["test/accuracy"],
+        "val_accuracy": float(best.best_model_score),
+        "test_images": len(datamodule.test_dataset),
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "bytes": args.out.stat().st_size,
+        "sha256": sha256(args.out),
+        "command": " ".join(["python -m vae.metrics.train_classifier", *(sys.argv[1:] if argv is None else argv)]),
+        "epochs": args.epochs,
+        "trained": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hardware": describe_hardware(),
+        "torch": torch.__version__,
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps(card, indent=2))
+    return card
+
+
+if __name__ == "__main__":
+    main()
