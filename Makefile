@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep test lint tensorboard clean
+.PHONY: help install train sweep report test lint tensorboard clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ train: install ## train the default VAE; more overrides with ARGS="model=ae back
 
 sweep: install ## a small grid: VAE and AE, MLP and conv, latent dims 2 and 10 (8 runs)
 	$(PYTHON) train.py -m model=vae,ae backbone=mlp,conv model.latent_dim=2,10 $(ARGS)
+
+report: install ## tables and plots of a sweep: make report SWEEP=logs/multirun/<time>
+	$(PYTHON) -m vae.report $(SWEEP)
 
 test: install ## run the test suite (about a minute on 2 CPU cores)
 	$(PYTHON) -m pytest $(ARGS)

@@ -1,5 +1,6 @@
 """train.py through Hydra: composed configs, the run folder it leaves, multirun and DDP."""
 
+import csv
 import json
 import math
 import subprocess
@@ -173,6 +174,14 @@ def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
         columns.add(frozenset(params))
     # TensorBoard takes the HPARAMS columns from one run: every run must declare the same ones
     assert len(columns) == 1
+
+    subprocess.run([sys.executable, "-m", "vae.report", str(sweep)], cwd=PROJECT, check=True, timeout=300)
+    with (sweep / "report.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    runs = sorted((row["model"], row["backbone"], row["status"]) for row in rows)
+    assert runs == [(m, b, "completed") for m in ("ae", "vae") for b in ("conv", "mlp")]
+    assert all(float(row["test/loss"]) > 0 and int(row["n_params"]) > 0 for row in rows)
+    assert (sweep / "sheet_prior_samples.png").is_file() and (sweep / "metrics_vs_latent_dim.png").is_file()
 
 
 @pytest.mark.slow
