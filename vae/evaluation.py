@@ -62,8 +62,13 @@ def evaluate(cfg: DictConfig) -> list[dict]:
         results.append(evaluate_checkpoint(ckpt, cfg.evaluation, device, cfg.get("data_root")))
         log.info("\n" + table(results[-1]))
     if len(results) > 1:  # a sweep: the runs' robustness curves side by side
-        curves = {Path(r["checkpoint"]).parent.parent.name: tuple(r["noise_robustness"].values()) for r in results}
-        robustness_figure(curves).savefig(Path(cfg.ckpt_path) / "noise_robustness.png", dpi=100)
+        curves = {
+            Path(r["checkpoint"]).parent.parent.name: tuple(r["noise_robustness"].values())
+            for r in results
+            if "noise_robustness" in r
+        }
+        if curves:
+            robustness_figure(curves).savefig(Path(cfg.ckpt_path) / "noise_robustness.png", dpi=100)
     return results
 
 
@@ -90,13 +95,16 @@ def evaluate_checkpoint(
     reference = grey.test_dataset[torch.arange(len(grey.test_dataset))][0]
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     results = {"checkpoint": str(ckpt), "epoch": checkpoint["epoch"], "step": checkpoint["global_step"]}
-    results |= {"model": type(model).__name__, "likelihood": model.likelihood.name, "latent_dim": model.latent_dim}
+    likelihood = getattr(model, "likelihood", None)
+    results |= {"model": type(model).__name__, "likelihood": likelihood and likelihood.name}
+    results["latent_dim"] = model.latent_dim
+    parts = {"likelihood": lambda: _likelihood(model, reference, test[0], evaluation, device)}
+    if getattr(model, "has_encoder", True):
+        parts["latent"] = lambda: _latent(model, served, *test, evaluation)
+        parts["reconstructions"] = lambda: _reconstruction_metrics(model, served, *test, reference, evaluation, device)
+    parts["samples"] = lambda: _sample_metrics(model, served, reference, evaluation, device)
     seconds = {}
-    for part, measure in (
-        ("likelihood", lambda: _likelihood(model, reference, test[0], evaluation, device)),
-        ("latent", lambda: _latent(model, served, *test, evaluation)),
-        ("classifier", lambda: _classifier_metrics(model, served, *test, reference, evaluation, device)),
-    ):
+    for part, measure in parts.items():
         torch.manual_seed(evaluation.seed)
         start = time.perf_counter()
         results |= measure()
@@ -117,7 +125,8 @@ def _data(run_cfg: DictConfig, **changes):
 def _likelihood(model: LatentVariableModel, reference, x, evaluation: DictConfig, device) -> dict:
     """test/nll by the IWAE bound (``metrics=all`` only) and test/elbo, with the protocol stated."""
     if not isinstance(model, VAE):
-        return {"test/nll": None, "nll_protocol": "an auto-encoder defines no likelihood p(x): no NLL"}
+        name = "an auto-encoder" if isinstance(model, LatentVariableModel) else f"a {type(model).__name__}"
+        return {"test/nll": None, "nll_protocol": f"{name} defines no likelihood p(x): no NLL"}
     settings = evaluation.nll
     if model.likelihood.name == "bernoulli":  # the standard protocol: one fixed binarization of the test set
         images = torch.bernoulli(reference, generator=torch.Generator().manual_seed(settings.seed))
@@ -151,32 +160,39 @@ def _latent(model: LatentVariableModel, served, x, labels, evaluation: DictConfi
     return result
 
 
-def _classifier_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, device) -> dict:
-    """Samples from N(0, I) and reconstructions, as the reference classifier sees them."""
+def _readable(served, images: torch.Tensor) -> torch.Tensor:
+    """Pixel values in [0, 1], 28x28, as the reference classifier takes them."""
+    images = served.denormalize(images).clamp(0, 1)
+    return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
+
+
+def _sample_metrics(model, served, reference, evaluation: DictConfig, device) -> dict:
+    """Samples decoded from z ~ N(0, I), as the reference classifier sees them."""
     classifier = load_classifier(device=device)
-
-    def readable(images: torch.Tensor) -> torch.Tensor:  # pixel values in [0, 1], 28x28, as the classifier takes them
-        images = served.denormalize(images).clamp(0, 1)
-        return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
-
-    codes = model.encode_all(x)
     z = torch.randn(evaluation.samples, model.latent_dim, generator=torch.Generator().manual_seed(evaluation.seed))
-    samples, reconstructions = readable(model.decode_all(z)), readable(model.decode_all(codes))
-    accuracy, confusion = label_accuracy(classifier, reconstructions, labels)
-    noise = torch.randn(codes.shape, generator=torch.Generator().manual_seed(evaluation.seed))
-    robustness = [
-        float((predict(classifier, readable(model.decode_all(codes + sigma * noise))) == labels).double().mean())
-        for sigma in evaluation.noise_sigmas
-    ]
+    samples = _readable(served, model.decode_all(z))
     return {
         "samples/inception_score": inception_score(classifier, samples),
         "samples/fid": frechet_distance(classifier, reference, samples),
         "samples/class_histogram": class_histogram(classifier, samples),
+        "classifier_test_accuracy": classifier_card()["test_accuracy"],
+    }
+
+
+def _reconstruction_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, device) -> dict:
+    """Reconstructions of the test digits, and decodings of their codes under noise, as the classifier reads them."""
+    classifier = load_classifier(device=device)
+    codes = model.encode_all(x)
+    reconstructions = _readable(served, model.decode_all(codes))
+    accuracy, confusion = label_accuracy(classifier, reconstructions, labels)
+    noise = torch.randn(codes.shape, generator=torch.Generator().manual_seed(evaluation.seed))
+    decoded = (_readable(served, model.decode_all(codes + sigma * noise)) for sigma in evaluation.noise_sigmas)
+    robustness = [float((predict(classifier, images) == labels).double().mean()) for images in decoded]
+    return {
         "recon/fid": frechet_distance(classifier, reference, reconstructions),
         "recon/accuracy": accuracy,
         "recon/confusion": confusion.tolist(),
         "noise_robustness": {"sigma": list(evaluation.noise_sigmas), "accuracy": robustness},
-        "classifier_test_accuracy": classifier_card()["test_accuracy"],
     }
 
 
@@ -185,11 +201,11 @@ def _record(run: Path, ckpt: Path, results: dict) -> None:
     path = ckpt.parent / "eval.json"
     recorded = json.loads(path.read_text()) if path.is_file() else {}
     path.write_text(json.dumps(recorded | {ckpt.name: results}, indent=2))
-    figures = {
-        "eval/confusion": confusion_figure(torch.tensor(results["recon/confusion"]), "Reconstructions of test digits"),
-        "eval/class_histogram": histogram_figure(results["samples/class_histogram"], "Samples from N(0, I)"),
-        "eval/noise_robustness": robustness_figure({run.name: tuple(results["noise_robustness"].values())}),
-    }
+    figures = {"eval/class_histogram": histogram_figure(results["samples/class_histogram"], "Samples from N(0, I)")}
+    if "recon/confusion" in results:  # models with an encoder
+        confusion = torch.tensor(results["recon/confusion"])
+        figures["eval/confusion"] = confusion_figure(confusion, "Reconstructions of test digits")
+        figures["eval/noise_robustness"] = robustness_figure({run.name: tuple(results["noise_robustness"].values())})
     (run / "images" / "eval").mkdir(parents=True, exist_ok=True)
     with SummaryWriter(run) as writer:  # one more event file in the run's own TensorBoard folder
         for name in SCALARS:

@@ -84,3 +84,23 @@ def reconstruction_loss(recon: torch.Tensor) -> dict[str, torch.Tensor]:
         ``loss`` (differentiable, batch mean) and the detached ``recon``.
     """
     return {"loss": recon.mean(), "recon": recon.detach().mean()}
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """GAN discriminator loss: -log D(x) - log(1 - D(G(z))), nats per image, averaged over the batch.
+
+    Args:
+        real_logits, fake_logits: the discriminator's logits of "real", ``(B, 1)`` each.
+        real_target: the label of real images; below 1 is one-sided label smoothing (e.g. 0.9).
+    """
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_target))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss -log D(G(z)) (Goodfellow et al., 2014), averaged over the batch.
+
+    Its gradient stays large while the discriminator rejects the samples, unlike log(1 - D(G(z))).
+    """
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

@@ -79,7 +79,7 @@ def train(cfg: DictConfig) -> float | None:
     if trainer.is_global_zero:
         _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint)
         shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
-        log.info(f"Test metrics (nats per image): {shown}")
+        log.info(f"Test metrics (losses in nats per image): {shown}")
         log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
     return metrics.get(cfg.optimized_metric)
 

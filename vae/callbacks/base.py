@@ -34,6 +34,8 @@ class VisualCallback(L.Callback):
         every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
     """
 
+    needs_encoder = True  # draws from codes of images: skipped for models without an encoder (a GAN)
+
     def __init__(self, every_n_epochs: int = 1) -> None:
         self.every_n_epochs = every_n_epochs
         self._drawn_at_step: int | None = None
@@ -56,6 +58,8 @@ class VisualCallback(L.Callback):
             self._run(trainer, pl_module, "final")
 
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str) -> None:
+        if self.needs_encoder and not getattr(pl_module, "has_encoder", True):
+            return
         self._png_name = png_name
         was_training = pl_module.training
         pl_module.eval()

@@ -45,6 +45,8 @@ class PriorSamples(VisualCallback):
         every_n_epochs: see ``VisualCallback``.
     """
 
+    needs_encoder = False
+
     def __init__(self, n_samples: int = 64, seed: int = 0, every_n_epochs: int = 1) -> None:
         super().__init__(every_n_epochs)
         self.n_samples, self.seed = n_samples, seed

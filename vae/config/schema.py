@@ -60,6 +60,27 @@ class VAESchema(ModelSchema):
 
 
 @dataclass
+class AdamSchema:
+    _target_: str = MISSING
+    _partial_: bool = True
+    lr: float = MISSING
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class GANSchema:
+    _target_: str = MISSING
+    latent_dim: int = MISSING
+    beta: float = MISSING
+    generator: Any = MISSING
+    discriminator: Any = MISSING
+    optimizer: AdamSchema = field(default_factory=AdamSchema)
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    d_steps: int = 1
+
+
+@dataclass
 class MLPSchema:
     hidden_dims: list[int] = field(default_factory=list)
     activation: Activation = MISSING
@@ -136,7 +157,7 @@ class EvaluationSchema:
 
 
 SCHEMAS = {
-    "model": {"vae": VAESchema, "ae": ModelSchema},
+    "model": {"vae": VAESchema, "ae": ModelSchema, "gan": GANSchema},
     "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
     "likelihood": {"gaussian": GaussianSchema},
     "optimizer": {"adam": OptimizerSchema, "adamw": OptimizerSchema, "sgd": SGDSchema},

@@ -67,6 +67,9 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.beta", at_least(0, integer=False), "a number >= 0 (0 leaves the KL term out)"),
     ("model.mc_samples", at_least(1), "a whole number >= 1"),
     ("model.kl_warmup_epochs", at_least(0, integer=False), "a number of epochs >= 0 (0 turns warm-up off)"),
+    ("model.label_smoothing", lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
+    ("model.instance_noise", at_least(0, integer=False), "a noise level >= 0"),
+    ("model.d_steps", at_least(1), "a whole number >= 1"),
     ("backbone.hidden_dims", each(at_least(1)), "a list of layer sizes, each >= 1 ([] for no hidden layer)"),
     ("backbone.channels", each(at_least(1), non_empty=True), "a non-empty list of channel counts, each >= 1"),
     ("backbone.strides", each(at_least(1), non_empty=True), "a non-empty list of strides, each >= 1"),
@@ -102,6 +105,11 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=ABSENT)
         if value is not ABSENT and not check(value):
             problems.append(f"{key}={_show(value)}: must be {allowed}")
+    model = cfg.get("model")
+    if model is not None and "optimizer" in model and not OmegaConf.is_interpolation(model, "optimizer"):
+        lr = OmegaConf.select(model, "optimizer.lr", default=ABSENT)  # a GAN's own optimizer, not the group's
+        if lr is not ABSENT and not above(0)(lr):
+            problems.append(f"model.optimizer.lr={_show(lr)}: must be a learning rate > 0")
     problems += _conv_problems(cfg) + _likelihood_problems(cfg) + _device_problems(cfg) + _precision_problems(cfg)
     if "trainer" in cfg:  # training's ckpt_path: evaluate.py's also takes folders, and checks them itself
         problems += _checkpoint_problems(cfg)

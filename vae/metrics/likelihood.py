@@ -5,7 +5,7 @@ import math
 import torch
 from torch.distributions import Normal
 
-from vae.models import VAE
+from vae.models.vae import VAE
 
 
 @torch.no_grad()

@@ -1,7 +1,8 @@
-"""LightningModules: the VAE and the auto-encoder, sharing one base class."""
+"""LightningModules: the VAE and the auto-encoder, sharing one base class, and the GAN baseline."""
 
 from vae.models.ae import AutoEncoder
 from vae.models.base import LatentVariableModel, NonFiniteLossError
+from vae.models.gan import GAN
 from vae.models.vae import VAE
 
-__all__ = ["VAE", "AutoEncoder", "LatentVariableModel", "NonFiniteLossError"]
+__all__ = ["GAN", "VAE", "AutoEncoder", "LatentVariableModel", "NonFiniteLossError"]

@@ -32,6 +32,12 @@ class NonFiniteLossError(RuntimeError):
         )
 
 
+@torch.no_grad()
+def in_batches(module: L.LightningModule, fn: Callable, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``fn`` over ``inputs`` in batches on the module's device and dtype, results concatenated as float on the CPU."""
+    return torch.cat([fn(b.to(module.device, module.dtype)).float().cpu() for b in inputs.split(batch_size)])
+
+
 class LatentVariableModel(L.LightningModule):
     """Base LightningModule: an encoder, a decoder and a likelihood, trained by ``loss_terms``.
 
@@ -102,15 +108,13 @@ class LatentVariableModel(L.LightningModule):
         """Mean reconstruction of ``x`` through the code of :meth:`encode_mean`."""
         return self.decode_mean(self.encode_mean(x))
 
-    @torch.no_grad()
     def encode_all(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """:meth:`encode_mean` of many images, in batches on the model's device: ``(N, D)`` float on the CPU."""
-        return torch.cat([self.encode_mean(b.to(self.device, self.dtype)).float().cpu() for b in x.split(batch_size)])
+        """:meth:`encode_mean` of many images: ``(N, D)`` float on the CPU."""
+        return in_batches(self, self.encode_mean, x, batch_size)
 
-    @torch.no_grad()
     def decode_all(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """:meth:`decode_mean` of many codes, in batches on the model's device: ``(N, C, H, W)`` float on the CPU."""
-        return torch.cat([self.decode_mean(b.to(self.device, self.dtype)).float().cpu() for b in z.split(batch_size)])
+        """:meth:`decode_mean` of many codes: ``(N, C, H, W)`` float on the CPU."""
+        return in_batches(self, self.decode_mean, z, batch_size)
 
     def setup(self, stage: str) -> None:
         """Applies the speed options once the device is known (before Lightning moves the model)."""

@@ -4,16 +4,15 @@ import os
 from pathlib import Path
 
 import hydra
+import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from vae.models import LatentVariableModel
-
 
 def load_model(
     ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu", run_cfg: DictConfig | None = None
-) -> LatentVariableModel:
+) -> L.LightningModule:
     """The model of a run, in eval mode, from a checkpoint and the config of the run it belongs to.
 
     Checkpoints hold plain values only (``vae.models.base.FACTORIES``), so the backbone,

@@ -1,0 +1,105 @@
+"""The GAN baseline: alternating updates, both losses moving, samples, checkpoints ranked by FID, evaluation."""
+
+import json
+
+import hydra
+import lightning as L
+import pytest
+import torch
+
+from tests.tensorboard_events import load_events
+from vae.evaluation import evaluate_checkpoint
+from vae.losses import discriminator_loss, generator_loss
+from vae.models import GAN
+from vae.training import train
+from vae.utils import load_model
+
+GAN_TINY = ["model=gan", "model.latent_dim=4", "backbone.hidden_dims=[32]", "trainer.limit_train_batches=4"]  # of 5
+
+
+class OptimizerOrder(L.Callback):
+    """Records which network each optimizer step updates."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        generator_params = {id(p) for p in pl_module.generator.parameters()}
+        updated = optimizer.param_groups[0]["params"][0]
+        self.steps.append("g" if id(updated) in generator_params else "d")
+
+
+def test_losses_have_their_known_values():
+    confident = torch.full((4, 1), 20.0)  # D(x) ~ 1
+    assert discriminator_loss(confident, -confident).item() == pytest.approx(0.0, abs=1e-6)
+    undecided = torch.zeros(4, 1)  # D = 1/2 everywhere: log 2 for each half
+    assert discriminator_loss(undecided, undecided).item() == pytest.approx(2 * torch.log(torch.tensor(2.0)).item())
+    assert generator_loss(undecided).item() == pytest.approx(torch.log(torch.tensor(2.0)).item())
+    smoothed = discriminator_loss(confident, -confident, real_target=0.9).item()
+    assert smoothed > 1.0  # label smoothing penalizes over-confidence on real images
+
+
+def fit(cfg, *callbacks: L.Callback, before: dict | None = None) -> GAN:
+    """The configured GAN, fitted on 4 batches by a bare trainer (no validation, files or logs).
+    ``before`` receives copies of the initial parameters."""
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
+    if before is not None:
+        before.update({name: p.detach().clone() for name, p in model.named_parameters()})
+    quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, callbacks=list(callbacks), **quiet)
+    trainer.fit(model, datamodule=datamodule)
+    return model
+
+
+@pytest.mark.parametrize("d_steps, expected", [(1, "dgdgdgdg"), (2, "ddgddg")])
+def test_generator_and_discriminator_updates_alternate(make_cfg, d_steps, expected):
+    order = OptimizerOrder()
+    fit(make_cfg(*GAN_TINY, f"model.d_steps={d_steps}"), order)
+    assert "".join(order.steps) == expected
+
+
+def test_a_few_steps_move_both_losses_and_make_samples(make_cfg, tmp_path):
+    cfg = make_cfg(*GAN_TINY, "model.label_smoothing=0.1", "model.instance_noise=0.05")
+    train(cfg)
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["metrics"]["val/fid"] > 0 and summary["metrics"]["test/fid"] > 0
+    # ranked by val/fid: a GAN has no validation loss
+    assert summary["best_checkpoint"].endswith("epoch_000.ckpt")
+
+    events = load_events(tmp_path)
+    for name in ("train/d_loss", "train/g_loss"):
+        values = [event.value for event in events.Scalars(name)]
+        assert len(values) == 4 and len(set(values)) > 1, name  # logged every step, and moving
+    assert "images/prior_samples" in events.Tags()["images"]
+    assert not (tmp_path / "images" / "reconstructions").exists()  # nothing to reconstruct with
+
+    model = load_model(summary["best_checkpoint"], run_cfg=cfg)
+    assert isinstance(model, GAN)
+    samples = model.decode_all(torch.randn(10, 4))
+    assert samples.shape == (10, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 1
+    checkpoint = torch.load(summary["best_checkpoint"], weights_only=True)
+    assert not [k for k in checkpoint["state_dict"] if "classifier" in k]  # the FID's classifier is not saved
+
+
+def test_training_moves_the_generator_and_the_discriminator(make_cfg):
+    before = {}
+    trained = fit(make_cfg(*GAN_TINY), before=before)
+    moved = {name.split(".")[0] for name, p in trained.named_parameters() if not torch.equal(p, before[name])}
+    assert moved == {"generator", "discriminator"}
+
+
+def test_evaluation_measures_samples_and_says_there_is_no_likelihood(make_cfg, tmp_path, mnist_root):
+    cfg = make_cfg(*GAN_TINY, "evaluation.samples=50", "evaluation.metrics=cheap")
+    train(cfg)
+    results = json.loads((tmp_path / "checkpoints" / "eval.json").read_text())
+    (result,) = results.values()
+    assert result["test/nll"] is None and "a GAN defines no likelihood" in result["nll_protocol"]
+    assert 1.0 <= result["samples/inception_score"] <= 10.0 and result["samples/fid"] > 0
+    assert sum(result["samples/class_histogram"]) == 50
+    assert "recon/accuracy" not in result and "test/knn_accuracy" not in result
+    assert (tmp_path / "images" / "eval" / "class_histogram.png").is_file()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    again = evaluate_checkpoint(last, cfg.evaluation, torch.device("cpu"), str(mnist_root), run_cfg=cfg)
+    assert again["samples/fid"] > 0

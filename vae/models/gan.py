@@ -1,0 +1,158 @@
+"""Generative adversarial network (Goodfellow et al., 2014) on the VAEs' backbones, the usual baseline."""
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import lightning as L
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from vae.config.validation import ConfigError
+from vae.losses import discriminator_loss, generator_loss
+from vae.metrics.classifier import load_classifier
+from vae.metrics.samples import Features
+from vae.models.base import FACTORIES, ModuleFactory, in_batches
+from vae.nets import MLPDecoder, MLPEncoder
+
+# A GAN has no likelihood, so no validation loss: callbacks that rank epochs by val/loss (best
+# checkpoint, early stopping) rank them by this instead, the Fréchet distance of samples to the
+# validation images in the reference classifier's features (lower is better too).
+MONITOR = "val/fid"
+
+
+class GAN(L.LightningModule):
+    """Generator: the backbone's decoder, z ~ N(0, I) to pixel logits, then a sigmoid (pixels in [0, 1]).
+    Discriminator: the backbone's encoder with one output, the logit of "real".
+
+    Trained with manual optimization: every step updates the discriminator on
+    -log D(x) - log(1 - D(G(z))), and every ``d_steps`` steps the generator on the non-saturating
+    -log D(G(z)). Both are logged (``train/d_loss``, ``train/g_loss``, and ``train/d_real``,
+    ``train/d_fake``, the discriminator's mean belief that real and generated images are real).
+    Validation and test measure ``val/fid`` and ``test/fid``: as many samples as images.
+
+    Args:
+        generator: ``generator(latent_dim=..., out_shape=...)`` builds the generator.
+        discriminator: ``discriminator(in_shape=..., out_dim=1)`` builds the discriminator.
+        img_shape: image shape ``(C, H, W)``.
+        latent_dim: size of z.
+        optimizer: ``optimizer(params=...)`` builds each network's optimizer (default: DCGAN's
+            Adam, lr 2e-4, betas (0.5, 0.999)).
+        label_smoothing: one-sided label smoothing: real images are labelled ``1 - label_smoothing``.
+        instance_noise: standard deviation of Gaussian noise added to every image the
+            discriminator sees, real or generated (0 turns it off).
+        d_steps: discriminator updates per generator update.
+        beta: ignored (a GAN has no KL term); accepted so one sweep can cover GANs and VAEs.
+    """
+
+    has_encoder = False  # visual callbacks and the evaluation skip what needs codes of images
+
+    def __init__(
+        self,
+        generator: ModuleFactory | None = None,
+        discriminator: ModuleFactory | None = None,
+        img_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 20,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        label_smoothing: float = 0.0,
+        instance_noise: float = 0.0,
+        d_steps: int = 1,
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False, ignore=[*FACTORIES, "generator", "discriminator"])
+        self.automatic_optimization = False
+        self.img_shape, self.latent_dim = tuple(img_shape), latent_dim
+        self.generator = (generator or MLPDecoder)(latent_dim=latent_dim, out_shape=self.img_shape)
+        self.discriminator = (discriminator or MLPEncoder)(in_shape=self.img_shape, out_dim=1)
+        self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
+        self._targets_checked = False
+        self._fid: FrechetInceptionDistance | None = None  # built for each validation and test epoch
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Generated images ``(B, C, H, W)`` in [0, 1]."""
+        return torch.sigmoid(self.generator(z))
+
+    def decode_all(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """:meth:`decode_mean` of many codes: ``(N, C, H, W)`` float on the CPU."""
+        return in_batches(self, self.decode_mean, z, batch_size)
+
+    def setup(self, stage: str) -> None:
+        for callback in self.trainer.callbacks:  # see MONITOR
+            if getattr(callback, "monitor", None) == "val/loss":
+                callback.monitor = MONITOR
+
+    def configure_optimizers(self):
+        """Two optimizers, in the order ``training_step`` takes them: generator, discriminator."""
+        return [self.optimizer_factory(params=net.parameters()) for net in (self.generator, self.discriminator)]
+
+    def _discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.instance_noise > 0:
+            x = x + self.hparams.instance_noise * torch.randn_like(x)
+        return self.discriminator(x)  # (B, 1) logits
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, _ = batch
+        if not self._targets_checked:
+            self._check_targets(x)
+        opt_g, opt_d = self.optimizers()
+        fake = self.decode_mean(torch.randn(len(x), self.latent_dim, device=x.device, dtype=x.dtype))
+
+        real_logits, fake_logits = self._discriminate(x), self._discriminate(fake.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits, real_target=1.0 - self.hparams.label_smoothing)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        values = {"d_loss": d_loss, "d_real": real_logits.sigmoid().mean(), "d_fake": fake_logits.sigmoid().mean()}
+
+        if (batch_idx + 1) % self.hparams.d_steps == 0:
+            # the discriminator's gradients from this loss are cleared before its next update
+            g_loss = generator_loss(self._discriminate(fake))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+            values["g_loss"] = g_loss
+        for name, value in values.items():
+            self.log(f"train/{name}", value.detach(), prog_bar=name.endswith("loss"), batch_size=len(x))
+
+    def _check_targets(self, x: torch.Tensor) -> None:
+        """The generator's pixels lie in [0, 1]; real ones elsewhere would make them trivially apart."""
+        self._targets_checked = True
+        low, high = x.min().item(), x.max().item()
+        if low < 0 or high > 1:
+            problem = f"needs pixels in [0, 1], but the first training batch holds values in [{low:.3g}, {high:.3g}]"
+            raise ConfigError([f"model=gan: {problem}; use data.normalize=false"])
+
+    # --- validation and test: the Fréchet distance of samples to held-out digits -------------------
+    def _start_fid(self) -> None:
+        fid = FrechetInceptionDistance(feature=Features(load_classifier(device=self.device))).to(self.device)
+        # not a submodule: the classifier stays out of checkpoints, parameter counts and DDP
+        object.__setattr__(self, "_fid", fid)
+
+    def _fid_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, _ = batch
+        seed = torch.Generator().manual_seed(batch_idx)  # the same samples at every epoch
+        z = torch.randn(len(x), self.latent_dim, generator=seed).to(x.device, x.dtype)
+        self._fid.update(x.float(), real=True)
+        self._fid.update(self.decode_mean(z).float(), real=False)
+
+    def _log_fid(self, stage: str) -> None:
+        self.log(f"{stage}/fid", self._fid.compute(), prog_bar=stage == "val", sync_dist=False)
+        self._fid = None
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_fid()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._fid_step(batch, batch_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_fid("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._start_fid()
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._fid_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_fid("test")
