@@ -11,6 +11,7 @@ checkpoints, its TensorBoard scalars and PNGs) and writes into the sweep folder:
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -149,6 +150,9 @@ def write_csv(path: Path, columns: list[str], table: list[dict]) -> None:
 def _cell(value) -> str:
     if value is None or value == "":
         return "–"
+    if isinstance(value, str) and len(value) > 8:  # a long swept number, e.g. a learning rate Optuna sampled
+        with contextlib.suppress(ValueError):
+            value = float(value)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
     return str(value).replace("|", "\\|").replace("\n", " ")

@@ -83,6 +83,7 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("optimizer.weight_decay", at_least(0, integer=False), "a number >= 0"),
     ("optimizer.momentum", at_least(0, integer=False), "a number >= 0"),
     ("trainer.max_epochs", lambda v: _is_int(v) and (v >= 1 or v == -1), "a whole number >= 1, or -1 for no limit"),
+    ("trainer.num_nodes", at_least(1), "a whole number of machines >= 1"),
     ("trainer.check_val_every_n_epoch", at_least(1), "a whole number >= 1"),
     ("trainer.log_every_n_steps", at_least(1), "a whole number >= 1"),
     ("callbacks.every_n_epochs", at_least(0), "a whole number >= 0 (0 draws only at the end)"),

@@ -1,0 +1,54 @@
+"""Sweeps beyond the basic launcher: Optuna search, submitit (the SLURM path, run locally), the SLURM config."""
+
+import json
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from tests.conftest import TINY
+from tests.test_train import run_train
+from vae.utils.compose import CONF_DIR
+
+
+@pytest.mark.slow
+def test_optuna_search_of_two_trials_reports_the_best(mnist_root, tmp_path):
+    sweep = tmp_path / "search"
+    run_train(
+        ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"data.root={mnist_root}"]
+        + [f"paths.root_dir={tmp_path}", *TINY, f"hydra.sweep.dir={sweep}"]
+    )
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"optimizer.lr", "model.beta", "model.latent_dim", "backbone.hidden_dims.0"}
+    elbos = [json.loads(p.read_text())["metrics"]["val/elbo"] for p in sweep.glob("*/metrics.json")]
+    assert len(elbos) == 2 and results["best_value"] == pytest.approx(max(elbos))  # maximized
+
+
+@pytest.mark.slow
+def test_submitit_sweep_runs_each_job_as_its_own_process(mnist_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    run_train(
+        ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "model.latent_dim=2,3"]
+        + [f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY, f"hydra.sweep.dir={sweep}"]
+    )
+    summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
+    assert [(s["run_name"], s["status"]) for s in summaries] == [
+        ("vae-mlp-z2-b1", "completed"),
+        ("vae-mlp-z3-b1", "completed"),
+    ]
+    jobs = [p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]  # named by job (process) id
+    assert len(jobs) == 2 and all(list(job.glob("*_result.pkl")) for job in jobs)
+
+
+def test_slurm_launcher_config_turns_a_sweep_into_slurm_jobs():
+    overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(config_name="train", return_hydra_config=True, overrides=overrides)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node, launcher.tasks_per_node) == (
+        "gpu",
+        30,
+        1,
+        1,
+    )
