@@ -20,6 +20,7 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
     (["model.kl_warmup_epochs=-2"], "validate", "model.kl_warmup_epochs=-2.0: must be a number of epochs >= 0"),
     (["model.compile=maybe"], "compose", "Value 'maybe' is not a valid bool"),
     (["model=vqvae"], "compose", "Could not find 'model/vqvae'"),
+    (["optimizer.betas=[0.5,1.2]"], "validate", "optimizer.betas=[0.5, 1.2]: must be two numbers in [0, 1)"),
     (["model=gan", "model.label_smoothing=1"], "validate", "model.label_smoothing=1.0: must be a number in [0, 1)"),
     (["model=gan", "model.optimizer.lr=0"], "validate", "model.optimizer.lr=0.0: must be a learning rate > 0"),
     (["model=gan", "model.d_steps=0"], "validate", "model.d_steps=0: must be a whole number >= 1"),

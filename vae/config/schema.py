@@ -60,27 +60,6 @@ class VAESchema(ModelSchema):
 
 
 @dataclass
-class AdamSchema:
-    _target_: str = MISSING
-    _partial_: bool = True
-    lr: float = MISSING
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-
-
-@dataclass
-class GANSchema:
-    _target_: str = MISSING
-    latent_dim: int = MISSING
-    beta: float = MISSING
-    generator: Any = MISSING
-    discriminator: Any = MISSING
-    optimizer: AdamSchema = field(default_factory=AdamSchema)
-    label_smoothing: float = 0.0
-    instance_noise: float = 0.0
-    d_steps: int = 1
-
-
-@dataclass
 class MLPSchema:
     hidden_dims: list[int] = field(default_factory=list)
     activation: Activation = MISSING
@@ -114,8 +93,26 @@ class OptimizerSchema:
 
 
 @dataclass
+class AdamSchema(OptimizerSchema):
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
 class SGDSchema(OptimizerSchema):
     momentum: float = 0.0
+
+
+@dataclass
+class GANSchema:
+    _target_: str = MISSING
+    latent_dim: int = MISSING
+    beta: float = MISSING
+    generator: Any = MISSING
+    discriminator: Any = MISSING
+    optimizer: AdamSchema = field(default_factory=AdamSchema)
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    d_steps: int = 1
 
 
 @dataclass
@@ -160,7 +157,7 @@ SCHEMAS = {
     "model": {"vae": VAESchema, "ae": ModelSchema, "gan": GANSchema},
     "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
     "likelihood": {"gaussian": GaussianSchema},
-    "optimizer": {"adam": OptimizerSchema, "adamw": OptimizerSchema, "sgd": SGDSchema},
+    "optimizer": {"adam": AdamSchema, "adamw": AdamSchema, "sgd": SGDSchema},
     "data": {"mnist": MNISTSchema},
     "evaluation": {"default": EvaluationSchema},
 }

@@ -80,6 +80,7 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("data.val_size", at_least(1), "a whole number of images >= 1"),
     ("data.image_size", at_least(1), "a side length in pixels >= 1"),
     ("optimizer.lr", above(0), "a learning rate > 0"),
+    ("optimizer.betas", lambda v: each(lambda b: 0 <= b < 1)(v) and len(v) == 2, "two numbers in [0, 1)"),
     ("optimizer.weight_decay", at_least(0, integer=False), "a number >= 0"),
     ("optimizer.momentum", at_least(0, integer=False), "a number >= 0"),
     ("trainer.max_epochs", lambda v: _is_int(v) and (v >= 1 or v == -1), "a whole number >= 1, or -1 for no limit"),
