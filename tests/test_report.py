@@ -41,6 +41,7 @@ def sweep(tmp_path: Path) -> Path:
         for epoch, loss in enumerate([140.0, 130.0]):
             writer.add_scalar("val/loss", loss, global_step=epoch)
             writer.add_scalar("epoch", epoch, global_step=epoch)
+            writer.add_scalar("train/loss", loss + 5, global_step=epoch)
     for run in (small, large):
         (run / "images" / "prior_samples").mkdir(parents=True)
         save_image(torch.rand(1, 28, 28), run / "images" / "prior_samples" / "epoch_000.png")
@@ -80,6 +81,7 @@ def test_report_writes_markdown_and_figures(sweep):
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 4  # header and one row per run
     expected = ["metrics_vs_latent_dim.png", "kl_vs_recon.png", "noise_robustness.png", "sheet_prior_samples.png"]
+    expected += ["training_curves.png"]
     for name in expected:
         assert (sweep / name).stat().st_size > 0
         assert f"]({name})" in text

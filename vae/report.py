@@ -5,7 +5,8 @@ checkpoints, its TensorBoard scalars and PNGs) and writes into the sweep folder:
 
 - ``report.md`` and ``report.csv``: one row per run, the swept settings and the metrics; failed and
   unfinished runs are listed as such (so a sweep still in progress can be reported too);
-- ``metrics_vs_latent_dim.png``, ``kl_vs_recon.png``, ``noise_robustness.png`` (evaluated runs);
+- ``metrics_vs_latent_dim.png``, ``kl_vs_recon.png``, ``training_curves.png``, ``noise_robustness.png``
+  (evaluated runs);
 - contact sheets of the runs' last pictures: ``sheet_prior_samples.png``, ``sheet_reconstructions.png``,
   ``sheet_latent_scatter.png``.
 """
@@ -34,6 +35,8 @@ METRICS = (
 )  # fmt: skip
 # Metrics drawn against the latent dim, one panel each (where any run has them).
 PLOTTED = ("test/loss", "test/recon", "test/kl", "test/nll", "test/active_units", "samples/fid")
+# Training curves, one panel each (per-step values; a GAN's two losses show its oscillation).
+CURVES = ("train/loss", "train/recon", "train/kl", "train/d_loss", "train/g_loss")
 SHEETS = ("prior_samples", "reconstructions", "latent_scatter")  # picture folders under <run>/images/
 NOT_SWEPT = {"seed", "hydra.sweep.dir", "hydra.run.dir", "paths.root_dir", "data.root"}  # never a series key
 
@@ -52,6 +55,7 @@ class Run:
     epoch: int | None = None  # last epoch logged, for unfinished runs
     error: str = ""
     robustness: tuple[list[float], list[float]] | None = None  # (sigmas, accuracies) when evaluated
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # CURVES: (step, value) pairs
 
 
 def find_runs(sweep: Path) -> list[Path]:
@@ -75,6 +79,9 @@ def read_run(folder: Path) -> Run:
     }
     latent_dim = OmegaConf.select(OmegaConf.load(folder / ".hydra" / "config.yaml"), "model.latent_dim", default=None)
     run = Run(folder, "unfinished", overrides, latent_dim)
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()  # its TensorBoard files
+    scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    run.curves = {tag: scalars[tag] for tag in CURVES if tag in scalars}
     summary_path = folder / "metrics.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())
@@ -82,8 +89,9 @@ def read_run(folder: Path) -> Run:
         run.metrics = {k: v for k, v in summary.get("metrics", {}).items() if k in METRICS}
         run.n_params, run.wall_time_s = summary.get("n_params"), summary.get("wall_time_s")
         _add_evaluation(run, summary.get("best_checkpoint"))
-    else:
-        run.metrics, run.epoch = _latest_scalars(folder)
+    else:  # still running, or killed: what it has logged so far
+        run.metrics = {tag: scalars[tag][-1][1] for tag in METRICS if tag in scalars}
+        run.epoch = int(scalars["epoch"][-1][1]) if "epoch" in scalars else None
     return run
 
 
@@ -97,15 +105,6 @@ def _add_evaluation(run: Run, best_checkpoint: str | None) -> None:
     run.metrics |= {k: results[k] for k in METRICS if results.get(k) is not None}
     if curve := results.get("noise_robustness"):
         run.robustness = (curve["sigma"], curve["accuracy"])
-
-
-def _latest_scalars(folder: Path) -> tuple[dict[str, float], int | None]:
-    """The last logged value of each reported metric in the run's TensorBoard files, and the epoch."""
-    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()
-    tags = set(events.Tags()["scalars"])
-    metrics = {tag: events.Scalars(tag)[-1].value for tag in METRICS if tag in tags}
-    epoch = int(events.Scalars("epoch")[-1].value) if "epoch" in tags else None
-    return metrics, epoch
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
@@ -235,6 +234,24 @@ def tradeoff_figure(runs: list[Run], swept: list[str]) -> Figure | None:
     return figure
 
 
+def curves_figure(runs: list[Run], swept: list[str]) -> Figure | None:
+    """Each training curve of ``CURVES`` against the step, one line per run."""
+    panels = [tag for tag in CURVES if any(tag in run.curves for run in runs)]
+    if not panels:
+        return None
+    figure = Figure(figsize=(5 * len(panels), 3.6), layout="constrained")
+    for i, tag in enumerate(panels):
+        ax = figure.add_subplot(1, len(panels), i + 1)
+        for run in runs:
+            if tag in run.curves:
+                ax.plot(*zip(*run.curves[tag], strict=True), label=run_label(run, swept), linewidth=0.8)
+        ax.set(xlabel="step", ylabel=f"{tag} (nats/image)", title=tag)
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    if len(labels) > 1:
+        figure.legend(handles, labels, loc="outside right upper", fontsize=7)
+    return figure
+
+
 def last_picture(run: Run, name: str) -> Path | None:
     """The run's latest PNG of one picture: ``final.png``, else the highest epoch."""
     folder = run.folder / "images" / name
@@ -247,12 +264,14 @@ def contact_sheet(runs: list[Run], swept: list[str], name: str) -> Figure | None
     pictures = [(run_label(run, swept), path) for run in runs if (path := last_picture(run, name))]
     if not pictures:
         return None
+    images = [matplotlib.image.imread(path) for _, path in pictures]
     columns = min(5, len(pictures))
     rows_ = math.ceil(len(pictures) / columns)
-    figure = Figure(figsize=(3.2 * columns, 3.4 * rows_), layout="constrained")
-    for i, (label, path) in enumerate(pictures):
+    aspect = images[0].shape[0] / images[0].shape[1]  # height / width of a picture
+    figure = Figure(figsize=(3.2 * columns, (3.2 * aspect + 0.3) * rows_), layout="constrained")
+    for i, ((label, _), image) in enumerate(zip(pictures, images, strict=True)):
         ax = figure.add_subplot(rows_, columns, i + 1)
-        ax.imshow(matplotlib.image.imread(path), cmap="gray")
+        ax.imshow(image, cmap="gray")
         ax.set_title(label, fontsize=7)
         ax.axis("off")
     return figure
@@ -273,6 +292,7 @@ def report(sweep: Path) -> list[Run]:
     figures = {
         "metrics_vs_latent_dim.png": metrics_figure(runs, swept),
         "kl_vs_recon.png": tradeoff_figure(runs, swept),
+        "training_curves.png": curves_figure(runs, swept),
         "noise_robustness.png": robustness_figure({run_label(r, swept): r.robustness for r in runs if r.robustness})
         if any(r.robustness for r in runs)
         else None,
