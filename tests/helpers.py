@@ -5,7 +5,7 @@ import torch
 
 
 class PoisonWeights(L.Callback):
-    """Sets every parameter of ``module`` (``encoder`` or ``decoder``) to NaN before training step
+    """Sets every parameter of ``module`` (``encoder``, ``decoder``, ``generator``...) to NaN before training step
     ``step``, as a diverging run would."""
 
     def __init__(self, module: str, step: int) -> None:

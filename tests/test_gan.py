@@ -10,7 +10,7 @@ import torch
 from tests.tensorboard_events import load_events
 from vae.evaluation import evaluate_checkpoint
 from vae.losses import discriminator_loss, generator_loss
-from vae.models import GAN
+from vae.models import GAN, NonFiniteLossError
 from vae.training import train
 from vae.utils import load_model
 
@@ -103,3 +103,15 @@ def test_evaluation_measures_samples_and_says_there_is_no_likelihood(make_cfg, t
     last = tmp_path / "checkpoints" / "last.ckpt"
     again = evaluate_checkpoint(last, cfg.evaluation, torch.device("cpu"), str(mnist_root), run_cfg=cfg)
     assert again["samples/fid"] > 0
+
+
+def test_a_non_finite_loss_stops_the_gan_and_names_its_terms(make_cfg, tmp_path):
+    poison = ["+callbacks.poison._target_=tests.helpers.PoisonWeights", "+callbacks.poison.module=generator"]
+    # 4 batches an epoch, two optimizer steps each: step 8 is the first batch of the second epoch
+    with pytest.raises(NonFiniteLossError) as error:
+        train(make_cfg(*GAN_TINY, "trainer.max_epochs=3", *poison, "+callbacks.poison.step=8"))
+    assert "at training step 8 (epoch 1), in the d_loss and g_loss terms" in str(error.value)
+    assert "model.optimizer.lr" in str(error.value)
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["status"] == "failed"
+    assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 0  # the last good one

@@ -10,6 +10,7 @@ from torch import nn
 from vae.config.validation import ConfigError
 from vae.likelihoods import Bernoulli, Likelihood
 from vae.models.compile import compile_modules
+from vae.models.guard import NonFiniteGuard
 from vae.nets import MLPDecoder, MLPEncoder
 
 ModuleFactory = Callable[..., nn.Module]
@@ -17,19 +18,6 @@ ModuleFactory = Callable[..., nn.Module]
 # checkpoints hold plain values only and load with torch.load(weights_only=True). The run
 # folder's .hydra/config.yaml says how to build them again.
 FACTORIES = ("encoder", "decoder", "likelihood", "optimizer", "scheduler")
-WATCHED = ("recon", "kl", "loss")  # loss terms checked for NaN/inf, in this order
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the run stops before anything is saved from it."""
-
-    def __init__(self, step: int, epoch: int, terms: list[str]) -> None:
-        self.step, self.epoch, self.terms = step, epoch, terms
-        super().__init__(
-            f"the loss became NaN or infinite at training step {step} (epoch {epoch}), in the "
-            f"{' and '.join(terms)} term{'s' if len(terms) > 1 else ''}; training stopped. A lower "
-            "optimizer.lr or model.kl_warmup_epochs may help."
-        )
 
 
 @torch.no_grad()
@@ -38,7 +26,7 @@ def in_batches(module: L.LightningModule, fn: Callable, inputs: torch.Tensor, ba
     return torch.cat([fn(b.to(module.device, module.dtype)).float().cpu() for b in inputs.split(batch_size)])
 
 
-class LatentVariableModel(L.LightningModule):
+class LatentVariableModel(NonFiniteGuard, L.LightningModule):
     """Base LightningModule: an encoder, a decoder and a likelihood, trained by ``loss_terms``.
 
     Subclasses define ``loss_terms(x)`` (a dict with a differentiable ``loss`` and detached
@@ -79,10 +67,7 @@ class LatentVariableModel(L.LightningModule):
         self.compile_backbones, self.channels_last = compile, channels_last
         self._compile_tried = False  # setup runs again for the test stage
         self._targets_checked = False
-        # Non-finite losses are noted on the device each step and read back only now and then:
-        # the first bad step, and which of WATCHED were not finite at it.
-        self.register_buffer("_first_bad_step", torch.tensor(-1), persistent=False)
-        self.register_buffer("_bad_terms", torch.zeros(len(WATCHED), dtype=torch.bool), persistent=False)
+        self.register_guard()
         self.img_shape = tuple(img_shape)
         self.latent_dim = latent_dim
         self.encoder = (encoder or MLPEncoder)(in_shape=self.img_shape, out_dim=encoder_out_dim)
@@ -132,7 +117,7 @@ class LatentVariableModel(L.LightningModule):
             self._check_targets(x)
         terms = self.loss_terms(x)
         if stage == "train":
-            self._note_non_finite(terms)
+            self.note_non_finite(terms)
             if not self._training_values_logged_now():
                 return terms["loss"]
         # Training values per step (for live curves), val/test as epoch means averaged over
@@ -161,26 +146,6 @@ class LatentVariableModel(L.LightningModule):
             name = getattr(self.likelihood, "name", type(self.likelihood).__name__)
             allowed = f"[{support[0]:g}, {support[1]:g}]"
             raise ConfigError([f"likelihood={name}: needs pixels in {allowed}, but {problem}; {fix}"])
-
-    def _note_non_finite(self, terms: dict[str, torch.Tensor]) -> None:
-        """Records, on the device and without a host sync, the first step with a non-finite loss."""
-        absent = torch.zeros((), dtype=torch.bool, device=self._bad_terms.device)  # e.g. an AE has no KL
-        bad = torch.stack([~torch.isfinite(terms[name]) if name in terms else absent for name in WATCHED])
-        first = bad.any() & (self._first_bad_step < 0)
-        self._first_bad_step = torch.where(first, self.trainer.global_step, self._first_bad_step)
-        self._bad_terms = torch.where(first, bad, self._bad_terms)
-
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        """Stops training at a non-finite loss. Checked every ``log_every_n_steps`` batches (one host
-        read) and at each epoch's last batch, which comes before validation and so before any
-        checkpoint: no checkpoint is ever written from a diverged model."""
-        last = batch_idx + 1 == self.trainer.num_training_batches
-        if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) and not last:
-            return
-        step = int(self._first_bad_step)
-        if step >= 0:
-            terms = [name for name, bad in zip(WATCHED, self._bad_terms.tolist(), strict=True) if bad]
-            raise NonFiniteLossError(step, self.current_epoch, [t for t in terms if t != "loss"] or terms)
 
     def _training_values_logged_now(self) -> bool:
         """Whether Lightning writes training values at this step (every ``log_every_n_steps``).

@@ -12,6 +12,7 @@ from vae.losses import discriminator_loss, generator_loss
 from vae.metrics.classifier import load_classifier
 from vae.metrics.samples import Features
 from vae.models.base import FACTORIES, ModuleFactory, in_batches
+from vae.models.guard import NonFiniteGuard
 from vae.nets import MLPDecoder, MLPEncoder
 
 # A GAN has no likelihood, so no validation loss: callbacks that rank epochs by val/loss (best
@@ -20,7 +21,7 @@ from vae.nets import MLPDecoder, MLPEncoder
 MONITOR = "val/fid"
 
 
-class GAN(L.LightningModule):
+class GAN(NonFiniteGuard, L.LightningModule):
     """Generator: the backbone's decoder, z ~ N(0, I) to pixel logits, then a sigmoid (pixels in [0, 1]).
     Discriminator: the backbone's encoder with one output, the logit of "real".
 
@@ -45,6 +46,8 @@ class GAN(L.LightningModule):
     """
 
     has_encoder = False  # visual callbacks and the evaluation skip what needs codes of images
+    watched = ("d_loss", "g_loss")  # stop at the first NaN or infinite loss (NonFiniteGuard)
+    hint = "A lower model.optimizer.lr, model.label_smoothing or model.instance_noise may help."
 
     def __init__(
         self,
@@ -66,6 +69,7 @@ class GAN(L.LightningModule):
         self.discriminator = (discriminator or MLPEncoder)(in_shape=self.img_shape, out_dim=1)
         self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
         self._targets_checked = False
+        self.register_guard()
         self._fid: FrechetInceptionDistance | None = None  # built for each validation and test epoch
 
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
@@ -95,6 +99,7 @@ class GAN(L.LightningModule):
         if not self._targets_checked:
             self._check_targets(x)
         opt_g, opt_d = self.optimizers()
+        step = self.trainer.global_step  # before the updates: each optimizer step counts one
         fake = self.decode_mean(torch.randn(len(x), self.latent_dim, device=x.device, dtype=x.dtype))
 
         real_logits, fake_logits = self._discriminate(x), self._discriminate(fake.detach())
@@ -111,6 +116,7 @@ class GAN(L.LightningModule):
             self.manual_backward(g_loss)
             opt_g.step()
             values["g_loss"] = g_loss
+        self.note_non_finite(values, step)
         for name, value in values.items():
             self.log(f"train/{name}", value.detach(), prog_bar=name.endswith("loss"), batch_size=len(x))
 
