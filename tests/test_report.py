@@ -56,7 +56,8 @@ def test_report_lists_every_run_with_its_status_and_numbers(sweep):
     report(sweep)
     with (sweep / "report.csv").open() as file:
         rows = {row["run"]: row for row in csv.DictReader(file)}
-    assert list(rows) == ["vae-mlp-z2-b1_0", "vae-mlp-z10-b1_1", "ae-mlp-z2-b1_2", "ae-mlp-z10-b1_3"]  # job order
+    # sorted by the swept settings: model, then latent dim in numeric order
+    assert list(rows) == ["ae-mlp-z2-b1_2", "ae-mlp-z10-b1_3", "vae-mlp-z2-b1_0", "vae-mlp-z10-b1_1"]
     assert {name: row["status"] for name, row in rows.items()} == {
         "vae-mlp-z2-b1_0": "completed",
         "vae-mlp-z10-b1_1": "completed",

@@ -115,6 +115,14 @@ def swept_keys(runs: list[Run]) -> list[str]:
     return [k for k in keys if len({run.overrides.get(k) for run in runs}) > 1]
 
 
+def _sort_key(value: str) -> tuple[int, float, str]:
+    """Numbers in numeric order (2 before 10), before words in alphabetical order."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
 def series_label(run: Run, swept: list[str]) -> str:
     """The run's swept settings other than the latent dim: one line per label in the plots."""
     parts = [f"{key.split('.')[-1]}={run.overrides.get(key, '-')}" for key in swept if key != "model.latent_dim"]
@@ -286,6 +294,7 @@ def report(sweep: Path) -> list[Run]:
         raise FileNotFoundError(f"{sweep}: no run folders (<run>/.hydra/overrides.yaml) found; pass a multirun folder")
     runs = [read_run(folder) for folder in folders]
     swept = swept_keys(runs)
+    runs.sort(key=lambda run: [_sort_key(run.overrides.get(key, "")) for key in swept])  # e.g. by model, then dim
     columns, table = rows(runs, swept)
     write_csv(sweep / "report.csv", columns, table)
 
