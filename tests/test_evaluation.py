@@ -15,7 +15,7 @@ from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import load_events
 from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
 from vae.metrics.classifier import WEIGHTS, ClassifierChecksumError, classifier_card, load_classifier
-from vae.metrics.latent import active_units, knn_accuracy, silhouette
+from vae.metrics.latent import active_units, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import frechet_distance, inception_score
 from vae.training import train
 
@@ -80,6 +80,18 @@ def test_active_units_count_the_dimensions_the_data_moves():
     codes[:, [1, 4]] = 0.05 * torch.randn(2000, 2)  # variance 0.0025: ignored dimensions
     count, variance = active_units(codes)
     assert count == 4 and (variance[[1, 4]] < 0.01).all()
+
+
+def test_relative_latent_noise_is_blind_to_the_scale_of_the_codes():
+    torch.manual_seed(0)
+    codes, noise = torch.randn(500, 4) * torch.tensor([1.0, 2.0, 5.0, 0.1]), torch.randn(500, 4)
+    assert torch.equal(perturbed_codes(codes, 0.5, noise, relative=False), codes + 0.5 * noise)
+    # an AE whose codes are 10x wider, with a decoder that divides by 10, is the same model:
+    # relative noise perturbs both alike, absolute noise perturbs the wide one 10x less
+    wide = perturbed_codes(10 * codes, 0.5, noise, relative=True) / 10
+    assert torch.allclose(wide, perturbed_codes(codes, 0.5, noise, relative=True), atol=1e-5)
+    spread = (perturbed_codes(codes, 1.0, noise, relative=True) - codes).std(dim=0) / codes.std(dim=0)
+    assert torch.allclose(spread, torch.ones(4), atol=0.1)  # one sigma = one spread of each dim
 
 
 def test_latent_class_structure_scores():

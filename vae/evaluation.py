@@ -18,7 +18,7 @@ from vae.config import validate
 from vae.metrics import iw_log_likelihood
 from vae.metrics.classifier import classifier_card, load_classifier
 from vae.metrics.figures import confusion_figure, histogram_figure, robustness_figure
-from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, silhouette
+from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
 from vae.models import VAE, LatentVariableModel
 from vae.utils import load_model
@@ -62,13 +62,10 @@ def evaluate(cfg: DictConfig) -> list[dict]:
         results.append(evaluate_checkpoint(ckpt, cfg.evaluation, device, cfg.get("data_root")))
         log.info("\n" + table(results[-1]))
     if len(results) > 1:  # a sweep: the runs' robustness curves side by side
-        curves = {
-            Path(r["checkpoint"]).parent.parent.name: tuple(r["noise_robustness"].values())
-            for r in results
-            if "noise_robustness" in r
-        }
+        curves = {Path(r["checkpoint"]).parent.parent.name: _curve(r) for r in results if "noise_robustness" in r}
         if curves:
-            robustness_figure(curves).savefig(Path(cfg.ckpt_path) / "noise_robustness.png", dpi=100)
+            figure = robustness_figure(curves, relative=cfg.evaluation.noise_relative)
+            figure.savefig(Path(cfg.ckpt_path) / "noise_robustness.png", dpi=100)
     return results
 
 
@@ -186,14 +183,23 @@ def _reconstruction_metrics(model: LatentVariableModel, served, x, labels, refer
     reconstructions = _readable(served, model.decode_all(codes))
     accuracy, confusion = label_accuracy(classifier, reconstructions, labels)
     noise = torch.randn(codes.shape, generator=torch.Generator().manual_seed(evaluation.seed))
-    decoded = (_readable(served, model.decode_all(codes + sigma * noise)) for sigma in evaluation.noise_sigmas)
+    relative = evaluation.noise_relative
+    decoded = (
+        _readable(served, model.decode_all(perturbed_codes(codes, sigma, noise, relative)))
+        for sigma in evaluation.noise_sigmas
+    )
     robustness = [float((predict(classifier, images) == labels).double().mean()) for images in decoded]
     return {
         "recon/fid": frechet_distance(classifier, reference, reconstructions),
         "recon/accuracy": accuracy,
         "recon/confusion": confusion.tolist(),
-        "noise_robustness": {"sigma": list(evaluation.noise_sigmas), "accuracy": robustness},
+        "noise_robustness": {"sigma": list(evaluation.noise_sigmas), "accuracy": robustness, "relative": relative},
     }
+
+
+def _curve(results: dict) -> tuple[list[float], list[float]]:
+    """The noise levels and the label accuracy at each, from one evaluation's results."""
+    return results["noise_robustness"]["sigma"], results["noise_robustness"]["accuracy"]
 
 
 def _record(run: Path, ckpt: Path, results: dict) -> None:
@@ -205,7 +211,8 @@ def _record(run: Path, ckpt: Path, results: dict) -> None:
     if "recon/confusion" in results:  # models with an encoder
         confusion = torch.tensor(results["recon/confusion"])
         figures["eval/confusion"] = confusion_figure(confusion, "Reconstructions of test digits")
-        figures["eval/noise_robustness"] = robustness_figure({run.name: tuple(results["noise_robustness"].values())})
+        relative = results["noise_robustness"]["relative"]
+        figures["eval/noise_robustness"] = robustness_figure({run.name: _curve(results)}, relative=relative)
     (run / "images" / "eval").mkdir(parents=True, exist_ok=True)
     with SummaryWriter(run) as writer:  # one more event file in the run's own TensorBoard folder
         for name in SCALARS:

@@ -55,6 +55,7 @@ class Run:
     epoch: int | None = None  # last epoch logged, for unfinished runs
     error: str = ""
     robustness: tuple[list[float], list[float]] | None = None  # (sigmas, accuracies) when evaluated
+    relative_noise: bool = False  # the robustness noise was scaled by each dim's spread
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # CURVES: (step, value) pairs
 
 
@@ -105,6 +106,7 @@ def _add_evaluation(run: Run, best_checkpoint: str | None) -> None:
     run.metrics |= {k: results[k] for k in METRICS if results.get(k) is not None}
     if curve := results.get("noise_robustness"):
         run.robustness = (curve["sigma"], curve["accuracy"])
+        run.relative_noise = curve.get("relative", False)
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
@@ -260,6 +262,14 @@ def curves_figure(runs: list[Run], swept: list[str]) -> Figure | None:
     return figure
 
 
+def _robustness(runs: list[Run], swept: list[str]) -> Figure | None:
+    evaluated = [run for run in runs if run.robustness]
+    if not evaluated:
+        return None
+    curves = {run_label(run, swept): run.robustness for run in evaluated}
+    return robustness_figure(curves, relative=all(run.relative_noise for run in evaluated))
+
+
 def last_picture(run: Run, name: str) -> Path | None:
     """The run's latest PNG of one picture: ``final.png``, else the highest epoch."""
     folder = run.folder / "images" / name
@@ -302,9 +312,7 @@ def report(sweep: Path) -> list[Run]:
         "metrics_vs_latent_dim.png": metrics_figure(runs, swept),
         "kl_vs_recon.png": tradeoff_figure(runs, swept),
         "training_curves.png": curves_figure(runs, swept),
-        "noise_robustness.png": robustness_figure({run_label(r, swept): r.robustness for r in runs if r.robustness})
-        if any(r.robustness for r in runs)
-        else None,
+        "noise_robustness.png": _robustness(runs, swept),
         **{f"sheet_{name}.png": contact_sheet(runs, swept, name) for name in SHEETS},
     }
     written = []

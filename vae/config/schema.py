@@ -148,6 +148,7 @@ class EvaluationSchema:
     nll: NLLSchema = field(default_factory=NLLSchema)
     samples: int = MISSING
     noise_sigmas: list[float] = field(default_factory=list)
+    noise_relative: bool = False
     knn_k: int = MISSING
     silhouette_sample: int = MISSING
     seed: int = MISSING

@@ -27,13 +27,15 @@ def histogram_figure(counts: list[int], title: str) -> Figure:
     return figure
 
 
-def robustness_figure(curves: dict[str, tuple[list[float], list[float]]]) -> Figure:
-    """One curve per model: classifier accuracy on decode(z + sigma * eps) against the original label."""
+def robustness_figure(curves: dict[str, tuple[list[float], list[float]]], relative: bool = False) -> Figure:
+    """One curve per model: classifier accuracy on decode(z + sigma * eps) against the original label
+    (``relative``: eps scaled by each latent dim's spread)."""
     figure = Figure(figsize=(5, 3.5), layout="constrained")
     ax = figure.add_subplot()
     for name, (sigmas, accuracies) in curves.items():
         ax.plot(sigmas, accuracies, marker="o", label=name)
-    ax.set(xlabel="noise sigma added to the code", ylabel="label accuracy", ylim=(0, 1))
+    unit = " (in units of each dim's spread)" if relative else ""
+    ax.set(xlabel=f"noise sigma added to the code{unit}", ylabel="label accuracy", ylim=(0, 1))
     ax.set_title("Latent noise robustness")
     ax.legend(fontsize=7)
     return figure

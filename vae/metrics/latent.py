@@ -37,3 +37,16 @@ def silhouette(codes: torch.Tensor, labels: torch.Tensor, sample: int = 5000, se
     on a seeded sample of ``sample`` points (the exact score costs O(N^2))."""
     size = min(sample, len(codes))
     return float(silhouette_score(codes.numpy(), labels.numpy(), sample_size=size, random_state=seed))
+
+
+def perturbed_codes(codes: torch.Tensor, sigma: float, noise: torch.Tensor, relative: bool) -> torch.Tensor:
+    """``codes + sigma * noise``, with ``noise`` scaled by each dimension's spread over ``codes`` if
+    ``relative``: then a model whose codes are 10 times wider gets 10 times the noise, so models
+    with differently scaled latent spaces (an AE's codes are not held near N(0, I)) compare fairly.
+
+    Args:
+        codes: ``(N, D)`` codes of N images.
+        noise: ``(N, D)`` standard normal draws.
+    """
+    scale = codes.std(dim=0) if relative else 1.0
+    return codes + sigma * scale * noise
