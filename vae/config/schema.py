@@ -40,10 +40,16 @@ class Verify(StrEnum):
 
 
 @dataclass
-class ModelSchema:
+class LatentModelSchema:
+    """What every model option has: its class, the size of z and beta (ignored where there is no KL)."""
+
     _target_: str = MISSING
     latent_dim: int = MISSING
     beta: float = MISSING
+
+
+@dataclass
+class ModelSchema(LatentModelSchema):
     encoder: Any = MISSING
     decoder: Any = MISSING
     likelihood: Any = MISSING
@@ -103,10 +109,7 @@ class SGDSchema(OptimizerSchema):
 
 
 @dataclass
-class GANSchema:
-    _target_: str = MISSING
-    latent_dim: int = MISSING
-    beta: float = MISSING
+class GANSchema(LatentModelSchema):
     generator: Any = MISSING
     discriminator: Any = MISSING
     optimizer: AdamSchema = field(default_factory=AdamSchema)
