@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.tensorboard_events import load_events
+from vae.config import ConfigError
 from vae.evaluation import evaluate_checkpoint
 from vae.losses import discriminator_loss, generator_loss
 from vae.models import GAN, NonFiniteLossError
@@ -115,3 +116,8 @@ def test_a_non_finite_loss_stops_the_gan_and_names_its_terms(make_cfg, tmp_path)
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["status"] == "failed"
     assert torch.load(summary["last_checkpoint"], weights_only=True)["epoch"] == 0  # the last good one
+
+
+def test_the_gan_refuses_normalized_pixels_at_the_first_batch(make_cfg):
+    with pytest.raises(ConfigError, match=r"model=gan: needs pixels in \[0, 1\], .*use data.normalize=false"):
+        train(make_cfg(*GAN_TINY, "likelihood=gaussian", "data.normalize=true"))

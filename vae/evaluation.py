@@ -95,11 +95,14 @@ def evaluate_checkpoint(
     likelihood = getattr(model, "likelihood", None)
     results |= {"model": type(model).__name__, "likelihood": likelihood and likelihood.name}
     results["latent_dim"] = model.latent_dim
+    classifier = load_classifier(device=device)  # the reference classifier, checksum verified
     parts = {"likelihood": lambda: _likelihood(model, reference, test[0], evaluation, device)}
     if getattr(model, "has_encoder", True):
         parts["latent"] = lambda: _latent(model, served, *test, evaluation)
-        parts["reconstructions"] = lambda: _reconstruction_metrics(model, served, *test, reference, evaluation, device)
-    parts["samples"] = lambda: _sample_metrics(model, served, reference, evaluation, device)
+        parts["reconstructions"] = lambda: _reconstruction_metrics(
+            model, served, *test, reference, evaluation, classifier
+        )
+    parts["samples"] = lambda: _sample_metrics(model, served, reference, evaluation, classifier)
     seconds = {}
     for part, measure in parts.items():
         torch.manual_seed(evaluation.seed)
@@ -163,9 +166,8 @@ def _readable(served, images: torch.Tensor) -> torch.Tensor:
     return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
 
 
-def _sample_metrics(model, served, reference, evaluation: DictConfig, device) -> dict:
+def _sample_metrics(model, served, reference, evaluation: DictConfig, classifier) -> dict:
     """Samples decoded from z ~ N(0, I), as the reference classifier sees them."""
-    classifier = load_classifier(device=device)
     z = torch.randn(evaluation.samples, model.latent_dim, generator=torch.Generator().manual_seed(evaluation.seed))
     samples = _readable(served, model.decode_all(z))
     return {
@@ -176,9 +178,8 @@ def _sample_metrics(model, served, reference, evaluation: DictConfig, device) ->
     }
 
 
-def _reconstruction_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, device) -> dict:
+def _reconstruction_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, classifier) -> dict:
     """Reconstructions of the test digits, and decodings of their codes under noise, as the classifier reads them."""
-    classifier = load_classifier(device=device)
     codes = model.encode_all(x)
     reconstructions = _readable(served, model.decode_all(codes))
     accuracy, confusion = label_accuracy(classifier, reconstructions, labels)

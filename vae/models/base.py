@@ -20,6 +20,15 @@ ModuleFactory = Callable[..., nn.Module]
 FACTORIES = ("encoder", "decoder", "likelihood", "optimizer", "scheduler")
 
 
+def check_pixel_range(x: torch.Tensor, support: tuple[float, float], who: str, fix: str) -> None:
+    """Raises a ConfigError naming ``who`` if the first training batch ``x`` lies outside ``support``."""
+    low, high = x.min().item(), x.max().item()
+    if low < support[0] or high > support[1]:
+        problem = f"the first training batch holds values in [{low:.3g}, {high:.3g}]"
+        allowed = f"[{support[0]:g}, {support[1]:g}]"
+        raise ConfigError([f"{who}: needs pixels in {allowed}, but {problem}; {fix}"])
+
+
 @torch.no_grad()
 def in_batches(module: L.LightningModule, fn: Callable, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``fn`` over ``inputs`` in batches on the module's device and dtype, results concatenated as float on the CPU."""
@@ -137,15 +146,10 @@ class LatentVariableModel(NonFiniteGuard, L.LightningModule):
         """Refuses data the likelihood cannot model (e.g. normalized pixels under a Bernoulli), once."""
         self._targets_checked = True
         support = getattr(self.likelihood, "support", None)
-        if not support:
-            return
-        low, high = x.min().item(), x.max().item()
-        if low < support[0] or high > support[1]:
-            problem = f"the first training batch holds values in [{low:.3g}, {high:.3g}]"
-            fix = "use likelihood=gaussian, or data in that range (no normalization)"
+        if support:
             name = getattr(self.likelihood, "name", type(self.likelihood).__name__)
-            allowed = f"[{support[0]:g}, {support[1]:g}]"
-            raise ConfigError([f"likelihood={name}: needs pixels in {allowed}, but {problem}; {fix}"])
+            fix = "use likelihood=gaussian, or data in that range (no normalization)"
+            check_pixel_range(x, support, f"likelihood={name}", fix)
 
     def _training_values_logged_now(self) -> bool:
         """Whether Lightning writes training values at this step (every ``log_every_n_steps``).

@@ -7,11 +7,10 @@ import lightning as L
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from vae.config.validation import ConfigError
 from vae.losses import discriminator_loss, generator_loss
 from vae.metrics.classifier import load_classifier
 from vae.metrics.samples import Features
-from vae.models.base import FACTORIES, ModuleFactory, in_batches
+from vae.models.base import FACTORIES, ModuleFactory, check_pixel_range, in_batches
 from vae.models.guard import NonFiniteGuard
 from vae.nets import MLPDecoder, MLPEncoder
 
@@ -71,6 +70,7 @@ class GAN(NonFiniteGuard, L.LightningModule):
         self._targets_checked = False
         self.register_guard()
         self._fid: FrechetInceptionDistance | None = None  # built for each validation and test epoch
+        self._classifier = None  # the reference classifier, kept outside the module (see _start_fid)
 
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
         """Generated images ``(B, C, H, W)`` in [0, 1]."""
@@ -123,14 +123,13 @@ class GAN(NonFiniteGuard, L.LightningModule):
     def _check_targets(self, x: torch.Tensor) -> None:
         """The generator's pixels lie in [0, 1]; real ones elsewhere would make them trivially apart."""
         self._targets_checked = True
-        low, high = x.min().item(), x.max().item()
-        if low < 0 or high > 1:
-            problem = f"needs pixels in [0, 1], but the first training batch holds values in [{low:.3g}, {high:.3g}]"
-            raise ConfigError([f"model=gan: {problem}; use data.normalize=false"])
+        check_pixel_range(x, (0.0, 1.0), "model=gan", "use data.normalize=false")
 
     # --- validation and test: the Fréchet distance of samples to held-out digits -------------------
     def _start_fid(self) -> None:
-        fid = FrechetInceptionDistance(feature=Features(load_classifier(device=self.device))).to(self.device)
+        if self._classifier is None:  # loaded (and its checksum verified) once per run
+            object.__setattr__(self, "_classifier", load_classifier(device=self.device))
+        fid = FrechetInceptionDistance(feature=Features(self._classifier)).to(self.device)
         # not a submodule: the classifier stays out of checkpoints, parameter counts and DDP
         object.__setattr__(self, "_fid", fid)
 
