@@ -36,8 +36,11 @@ def test_submitit_sweep_runs_each_job_as_its_own_process(mnist_root, tmp_path):
         ("vae-mlp-z2-b1", "completed"),
         ("vae-mlp-z3-b1", "completed"),
     ]
-    jobs = [p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]  # named by job (process) id
+    jobs = [p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]  # one folder per submitted job
     assert len(jobs) == 2 and all(list(job.glob("*_result.pkl")) for job in jobs)
+    # TensorBoard names event files after the process that writes them: two jobs, two processes
+    pids = {p.name.rsplit(".", 2)[1] for p in sweep.glob("*/events.out.tfevents.*")}  # ...<host>.<pid>.<n>
+    assert len(pids) == 2
 
 
 def test_slurm_launcher_config_turns_a_sweep_into_slurm_jobs():
