@@ -61,10 +61,11 @@ def test_generator_and_discriminator_updates_alternate(make_cfg, d_steps, expect
 
 
 def test_a_few_steps_move_both_losses_and_make_samples(make_cfg, tmp_path):
-    cfg = make_cfg(*GAN_TINY, "model.label_smoothing=0.1", "model.instance_noise=0.05")
-    train(cfg)
+    cfg = make_cfg(*GAN_TINY, "model.label_smoothing=0.1", "model.instance_noise=0.05", "optimized_metric=val/fid")
+    optimized = train(cfg)
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["status"] == "completed"
+    assert optimized == summary["metrics"]["val/fid"]  # what a sweeper ranks GANs by
     assert summary["metrics"]["val/fid"] > 0 and summary["metrics"]["test/fid"] > 0
     # ranked by val/fid: a GAN has no validation loss
     assert summary["best_checkpoint"].endswith("epoch_000.ckpt")
@@ -121,3 +122,9 @@ def test_a_non_finite_loss_stops_the_gan_and_names_its_terms(make_cfg, tmp_path)
 def test_the_gan_refuses_normalized_pixels_at_the_first_batch(make_cfg):
     with pytest.raises(ConfigError, match=r"model=gan: needs pixels in \[0, 1\], .*use data.normalize=false"):
         train(make_cfg(*GAN_TINY, "likelihood=gaussian", "data.normalize=true"))
+
+
+def test_optimizing_a_metric_the_gan_does_not_log_names_the_ones_it_does(make_cfg):
+    # e.g. hparams_search=optuna (val/elbo) with model=gan: a sweeper would get no value to rank
+    with pytest.raises(ConfigError, match=r"optimized_metric='val/elbo': vae.models.GAN does not log it; .*val/fid"):
+        train(make_cfg(*GAN_TINY, "optimized_metric=val/elbo"))

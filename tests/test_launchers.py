@@ -5,9 +5,11 @@ import json
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from tests.conftest import TINY
 from tests.test_train import run_train
+from vae.config.validation import ABSENT
 from vae.utils.compose import CONF_DIR
 
 
@@ -55,3 +57,16 @@ def test_slurm_launcher_config_turns_a_sweep_into_slurm_jobs():
         1,
         1,
     )
+
+
+@pytest.mark.parametrize(
+    "search, model, metric, direction",
+    [("optuna", "vae.models.VAE", "val/elbo", "maximize"), ("optuna_gan", "vae.models.GAN", "val/fid", "minimize")],
+)
+def test_each_search_space_names_keys_of_the_config_it_searches(search, model, metric, direction):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(config_name="train", return_hydra_config=True, overrides=[f"hparams_search={search}"])
+    assert (cfg.model._target_, cfg.optimized_metric, cfg.hydra.sweeper.direction) == (model, metric, direction)
+    # a misspelt key would make Optuna vary a setting nothing reads
+    missing = [key for key in cfg.hydra.sweeper.params if OmegaConf.select(cfg, key, default=ABSENT) is ABSENT]
+    assert not missing

@@ -24,7 +24,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
-    returned = train(make_cfg("model.latent_dim=4"))
+    returned = train(make_cfg("model.latent_dim=4", "optimized_metric=val/elbo"))
     summary = json.loads((tmp_path / "metrics.json").read_text())
 
     assert summary["status"] == "completed"
@@ -33,7 +33,7 @@ def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
     for stage in ("val", "test"):
         assert {f"{stage}/loss", f"{stage}/recon", f"{stage}/kl", f"{stage}/elbo"} <= set(metrics)
     assert not any(name.startswith("train/") for name in metrics)  # per-batch values, not final metrics
-    assert returned == metrics["val/loss"]  # the optimized metric
+    assert returned == metrics["val/elbo"]  # the metric a sweeper optimizes
     assert metrics["test/loss"] == pytest.approx(metrics["test/recon"] + metrics["test/kl"], rel=1e-5)
     assert summary["n_params"] == sum(
         p.numel() for p in hydra.utils.instantiate(summary["config"]["model"], img_shape=(1, 28, 28)).parameters()

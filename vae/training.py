@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vae.config import validate
+from vae.config import ConfigError, validate
 from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
@@ -42,7 +42,11 @@ def train(cfg: DictConfig) -> float | None:
     last good checkpoint) before it propagates.
 
     Returns:
-        The value of ``cfg.optimized_metric`` (for sweepers), or None if it was not logged.
+        The value of ``cfg.optimized_metric`` (for sweepers such as Optuna), None when it is unset.
+
+    Raises:
+        ConfigError: ``cfg.optimized_metric`` names a metric this run did not log (e.g. val/elbo
+            for a GAN); the run itself is complete and recorded.
     """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
@@ -81,7 +85,17 @@ def train(cfg: DictConfig) -> float | None:
         shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
         log.info(f"Test metrics (losses in nats per image): {shown}")
         log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
-    return metrics.get(cfg.optimized_metric)
+    return _optimized_value(cfg, metrics)
+
+
+def _optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value a sweeper optimizes. A sweeper cannot rank a run without it, so a name the run
+    never logged is an error that lists the names it did log, not a silent None."""
+    name = cfg.get("optimized_metric")
+    if name is None or name in metrics:
+        return metrics.get(name)
+    logged = ", ".join(sorted(k for k in metrics if "/kl_per_dim/" not in k))
+    raise ConfigError([f"optimized_metric={name!r}: {cfg.model._target_} does not log it; it logged: {logged}"])
 
 
 def _checkpoints(trainer: L.Trainer) -> tuple[str, str]:
