@@ -26,7 +26,7 @@ from vae.utils import load_model
 log = logging.getLogger(__name__)
 # Headline numbers: printed, and logged as TensorBoard scalars (they also fill the HPARAMS table).
 SCALARS = (
-    "test/nll", "test/elbo", "test/active_units", "test/knn_accuracy", "test/silhouette",
+    "test/nll", "test/eval_elbo", "test/active_units", "test/knn_accuracy", "test/silhouette",
     "samples/inception_score", "samples/fid", "recon/fid", "recon/accuracy",
 )  # fmt: skip
 
@@ -123,7 +123,11 @@ def _data(run_cfg: DictConfig, **changes):
 
 
 def _likelihood(model: LatentVariableModel, reference, x, evaluation: DictConfig, device) -> dict:
-    """test/nll by the IWAE bound (``metrics=all`` only) and test/elbo, with the protocol stated."""
+    """test/nll by the IWAE bound (``metrics=all`` only) and test/eval_elbo, with the protocol stated.
+
+    test/eval_elbo is the ELBO on the protocol's images (for a Bernoulli model, one fixed
+    binarization), not the trainer's test/elbo on the test images as the run served them.
+    """
     if not isinstance(model, VAE):
         name = "an auto-encoder" if isinstance(model, LatentVariableModel) else f"a {type(model).__name__}"
         return {"test/nll": None, "nll_protocol": f"{name} defines no likelihood p(x): no NLL"}
@@ -136,7 +140,7 @@ def _likelihood(model: LatentVariableModel, reference, x, evaluation: DictConfig
         data = f"test images as the run served them (Gaussian likelihood, variance {model.likelihood.variance})"
     batches = [batch.to(device) for batch in images[: settings.images or len(images)].split(settings.batch)]
     count = sum(len(batch) for batch in batches)
-    result = {"test/elbo": float(torch.cat([iw_log_likelihood(model, batch, k=1) for batch in batches]).mean())}
+    result = {"test/eval_elbo": float(torch.cat([iw_log_likelihood(model, batch, k=1) for batch in batches]).mean())}
     if evaluation.metrics != "all":
         return result | {"nll_protocol": f"not computed (metrics={evaluation.metrics}); ELBO on {count} {data}"}
     log_px = torch.cat([iw_log_likelihood(model, batch, settings.k, settings.chunk) for batch in batches])
