@@ -42,7 +42,8 @@ def train(cfg: DictConfig) -> float | None:
     last good checkpoint) before it propagates.
 
     Returns:
-        The value of ``cfg.optimized_metric`` (for sweepers such as Optuna), None when it is unset.
+        The value of ``cfg.optimized_metric`` (for sweepers such as Optuna); None when it is unset,
+        and on every process but rank 0.
 
     Raises:
         ConfigError: ``cfg.optimized_metric`` names a metric this run did not log (e.g. val/elbo
@@ -80,11 +81,12 @@ def train(cfg: DictConfig) -> float | None:
             if trainer is not None:  # training had started: say where it can be picked up
                 log.error(f"Run {cfg.run_name} failed; last good checkpoint: {last or 'none'}")
         raise
-    if trainer.is_global_zero:
-        _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint)
-        shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
-        log.info(f"Test metrics (losses in nats per image): {shown}")
-        log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
+    if not trainer.is_global_zero:
+        return None  # a sweeper reads rank 0's value (only rank 0 has the evaluation's metrics)
+    _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint)
+    shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
+    log.info(f"Test metrics (losses in nats per image): {shown}")
+    log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
     return _optimized_value(cfg, metrics)
 
 
