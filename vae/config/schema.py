@@ -116,6 +116,7 @@ class GANSchema(LatentModelSchema):
     label_smoothing: float = 0.0
     instance_noise: float = 0.0
     d_steps: int = 1
+    ddp_strategy: str = MISSING  # read by conf/trainer/ddp.yaml
 
 
 @dataclass

@@ -20,6 +20,17 @@ from vae.nets import MLPDecoder, MLPEncoder
 MONITOR = "val/fid"
 
 
+def fid_noise(n: int, latent_dim: int, batch_idx: int, rank: int) -> torch.Tensor:
+    """The z of batch ``batch_idx`` of a validation or test epoch on process ``rank``: ``(n, latent_dim)``.
+
+    The same at every epoch, so that FIDs of epochs compare; different on each process, whose
+    fakes would otherwise repeat one another's under DDP (each process holds its own images).
+    """
+    # torch's CPU generator keeps 32 bits of a seed: 12 for the rank, 20 for the batch (up to 1M batches)
+    seed = torch.Generator().manual_seed(rank << 20 | batch_idx)  # on one process, the seed is batch_idx
+    return torch.randn(n, latent_dim, generator=seed)
+
+
 class GAN(NonFiniteGuard, L.LightningModule):
     """Generator: the backbone's decoder, z ~ N(0, I) to pixel logits, then a sigmoid (pixels in [0, 1]).
     Discriminator: the backbone's encoder with one output, the logit of "real".
@@ -42,6 +53,8 @@ class GAN(NonFiniteGuard, L.LightningModule):
             discriminator sees, real or generated (0 turns it off).
         d_steps: discriminator updates per generator update.
         beta: ignored (a GAN has no KL term); accepted so one sweep can cover GANs and VAEs.
+        ddp_strategy: ignored; the trainer's DDP strategy under ``trainer=ddp``, declared in the
+            model's config because this model needs DDP to find unused parameters.
     """
 
     has_encoder = False  # visual callbacks and the evaluation skip what needs codes of images
@@ -59,9 +72,10 @@ class GAN(NonFiniteGuard, L.LightningModule):
         instance_noise: float = 0.0,
         d_steps: int = 1,
         beta: float = 1.0,
+        ddp_strategy: str = "ddp_find_unused_parameters_true",
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=[*FACTORIES, "generator", "discriminator"])
+        self.save_hyperparameters(logger=False, ignore=[*FACTORIES, "generator", "discriminator", "ddp_strategy"])
         self.automatic_optimization = False
         self.img_shape, self.latent_dim = tuple(img_shape), latent_dim
         self.generator = (generator or MLPDecoder)(latent_dim=latent_dim, out_shape=self.img_shape)
@@ -135,8 +149,7 @@ class GAN(NonFiniteGuard, L.LightningModule):
 
     def _fid_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, _ = batch
-        seed = torch.Generator().manual_seed(batch_idx)  # the same samples at every epoch
-        z = torch.randn(len(x), self.latent_dim, generator=seed).to(x.device, x.dtype)
+        z = fid_noise(len(x), self.latent_dim, batch_idx, self.global_rank).to(x.device, x.dtype)
         self._fid.update(x.float(), real=True)
         self._fid.update(self.decode_mean(z).float(), real=False)
 
