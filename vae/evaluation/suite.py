@@ -1,7 +1,4 @@
-"""Measures trained models: likelihood, latent space, and sample quality under the reference classifier.
-
-Entry point: ``python evaluate.py ckpt_path=<checkpoint | run folder | sweep folder>`` (``conf/eval.yaml``).
-"""
+"""Evaluates checkpoints: finds them, runs every part of the evaluation, records eval.json and TensorBoard."""
 
 import json
 import logging
@@ -10,17 +7,14 @@ from pathlib import Path
 
 import hydra
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from vae.config import validate
-from vae.metrics import iw_log_likelihood
-from vae.metrics.classifier import classifier_card, load_classifier
+from vae.evaluation.likelihood import likelihood_metrics
+from vae.evaluation.quality import latent_metrics, reconstruction_metrics, sample_metrics
+from vae.metrics.classifier import load_classifier
 from vae.metrics.figures import confusion_figure, histogram_figure, robustness_figure
-from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
-from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
-from vae.models import VAE, LatentVariableModel
 from vae.utils import load_model
 
 log = logging.getLogger(__name__)
@@ -96,13 +90,13 @@ def evaluate_checkpoint(
     results |= {"model": type(model).__name__, "likelihood": likelihood and likelihood.name}
     results["latent_dim"] = model.latent_dim
     classifier = load_classifier(device=device)  # the reference classifier, checksum verified
-    parts = {"likelihood": lambda: _likelihood(model, reference, test[0], evaluation, device)}
+    parts = {"likelihood": lambda: likelihood_metrics(model, reference, test[0], evaluation, device)}
     if getattr(model, "has_encoder", True):
-        parts["latent"] = lambda: _latent(model, served, *test, evaluation)
-        parts["reconstructions"] = lambda: _reconstruction_metrics(
+        parts["latent"] = lambda: latent_metrics(model, served, *test, evaluation)
+        parts["reconstructions"] = lambda: reconstruction_metrics(
             model, served, *test, reference, evaluation, classifier
         )
-    parts["samples"] = lambda: _sample_metrics(model, served, reference, evaluation, classifier)
+    parts["samples"] = lambda: sample_metrics(model, served, reference, evaluation, classifier)
     seconds = {}
     for part, measure in parts.items():
         torch.manual_seed(evaluation.seed)
@@ -120,86 +114,6 @@ def _data(run_cfg: DictConfig, **changes):
     datamodule.prepare_data()
     datamodule.setup()
     return datamodule
-
-
-def _likelihood(model: LatentVariableModel, reference, x, evaluation: DictConfig, device) -> dict:
-    """test/nll by the IWAE bound (``metrics=all`` only) and test/eval_elbo, with the protocol stated.
-
-    test/eval_elbo is the ELBO on the protocol's images (for a Bernoulli model, one fixed
-    binarization), not the trainer's test/elbo on the test images as the run served them.
-    """
-    if not isinstance(model, VAE):
-        name = "an auto-encoder" if isinstance(model, LatentVariableModel) else f"a {type(model).__name__}"
-        return {"test/nll": None, "nll_protocol": f"{name} defines no likelihood p(x): no NLL"}
-    settings = evaluation.nll
-    if model.likelihood.name == "bernoulli":  # the standard protocol: one fixed binarization of the test set
-        images = torch.bernoulli(reference, generator=torch.Generator().manual_seed(settings.seed))
-        data = f"test images binarized once with seed {settings.seed} (Bernoulli likelihood)"
-    else:
-        images = x
-        data = f"test images as the run served them (Gaussian likelihood, variance {model.likelihood.variance})"
-    batches = [batch.to(device) for batch in images[: settings.images or len(images)].split(settings.batch)]
-    count = sum(len(batch) for batch in batches)
-    result = {"test/eval_elbo": float(torch.cat([iw_log_likelihood(model, batch, k=1) for batch in batches]).mean())}
-    if evaluation.metrics != "all":
-        return result | {"nll_protocol": f"not computed (metrics={evaluation.metrics}); ELBO on {count} {data}"}
-    log_px = torch.cat([iw_log_likelihood(model, batch, settings.k, settings.chunk) for batch in batches])
-    protocol = f"IWAE bound, k={settings.k}, on {count} {data}; nats per image"
-    return result | {"test/nll": float(-log_px.mean()), "nll_protocol": protocol}
-
-
-def _latent(model: LatentVariableModel, served, x, labels, evaluation: DictConfig) -> dict:
-    """Active units, KL per dimension, and how well the codes separate the digits."""
-    codes = model.encode_all(x)  # (N, D) posterior means of the test images
-    result = {}
-    result["test/active_units"], variance = active_units(codes)
-    result["latent_variance"] = variance.tolist()
-    if isinstance(model, VAE):
-        posteriors = [model.encode(batch.to(model.device)) for batch in x.split(1000)]  # (mu, logvar) pairs
-        mu, logvar = (torch.cat([p[i] for p in posteriors]).cpu() for i in (0, 1))
-        result["kl_per_dim"] = kl_per_dimension(mu, logvar).tolist()
-    train_x, train_labels = served.train_dataset[torch.arange(len(served.train_dataset))]
-    result["test/knn_accuracy"] = knn_accuracy(model.encode_all(train_x), train_labels, codes, labels, evaluation.knn_k)
-    result["test/silhouette"] = silhouette(codes, labels, evaluation.silhouette_sample, evaluation.seed)
-    return result
-
-
-def _readable(served, images: torch.Tensor) -> torch.Tensor:
-    """Pixel values in [0, 1], 28x28, as the reference classifier takes them."""
-    images = served.denormalize(images).clamp(0, 1)
-    return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
-
-
-def _sample_metrics(model, served, reference, evaluation: DictConfig, classifier) -> dict:
-    """Samples decoded from z ~ N(0, I), as the reference classifier sees them."""
-    z = torch.randn(evaluation.samples, model.latent_dim, generator=torch.Generator().manual_seed(evaluation.seed))
-    samples = _readable(served, model.decode_all(z))
-    return {
-        "samples/inception_score": inception_score(classifier, samples),
-        "samples/fid": frechet_distance(classifier, reference, samples),
-        "samples/class_histogram": class_histogram(classifier, samples),
-        "classifier_test_accuracy": classifier_card()["test_accuracy"],
-    }
-
-
-def _reconstruction_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, classifier) -> dict:
-    """Reconstructions of the test digits, and decodings of their codes under noise, as the classifier reads them."""
-    codes = model.encode_all(x)
-    reconstructions = _readable(served, model.decode_all(codes))
-    accuracy, confusion = label_accuracy(classifier, reconstructions, labels)
-    noise = torch.randn(codes.shape, generator=torch.Generator().manual_seed(evaluation.seed))
-    relative = evaluation.noise_relative
-    decoded = (
-        _readable(served, model.decode_all(perturbed_codes(codes, sigma, noise, relative)))
-        for sigma in evaluation.noise_sigmas
-    )
-    robustness = [float((predict(classifier, images) == labels).double().mean()) for images in decoded]
-    return {
-        "recon/fid": frechet_distance(classifier, reference, reconstructions),
-        "recon/accuracy": accuracy,
-        "recon/confusion": confusion.tolist(),
-        "noise_robustness": {"sigma": list(evaluation.noise_sigmas), "accuracy": robustness, "relative": relative},
-    }
 
 
 def _curve(results: dict) -> tuple[list[float], list[float]]:

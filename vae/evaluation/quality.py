@@ -1,0 +1,64 @@
+"""What the reference classifier and the latent space say of a model: codes, reconstructions, samples."""
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+from vae.metrics.classifier import classifier_card
+from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
+from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
+from vae.models import VAE, LatentVariableModel
+
+
+def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: DictConfig) -> dict:
+    """Active units, KL per dimension, and how well the codes separate the digits."""
+    codes = model.encode_all(x)  # (N, D) posterior means of the test images
+    result = {}
+    result["test/active_units"], variance = active_units(codes)
+    result["latent_variance"] = variance.tolist()
+    if isinstance(model, VAE):
+        posteriors = [model.encode(batch.to(model.device)) for batch in x.split(1000)]  # (mu, logvar) pairs
+        mu, logvar = (torch.cat([p[i] for p in posteriors]).cpu() for i in (0, 1))
+        result["kl_per_dim"] = kl_per_dimension(mu, logvar).tolist()
+    train_x, train_labels = served.train_dataset[torch.arange(len(served.train_dataset))]
+    result["test/knn_accuracy"] = knn_accuracy(model.encode_all(train_x), train_labels, codes, labels, evaluation.knn_k)
+    result["test/silhouette"] = silhouette(codes, labels, evaluation.silhouette_sample, evaluation.seed)
+    return result
+
+
+def readable(served, images: torch.Tensor) -> torch.Tensor:
+    """Pixel values in [0, 1], 28x28, as the reference classifier takes them."""
+    images = served.denormalize(images).clamp(0, 1)
+    return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
+
+
+def sample_metrics(model, served, reference, evaluation: DictConfig, classifier) -> dict:
+    """Samples decoded from z ~ N(0, I), as the reference classifier sees them."""
+    z = torch.randn(evaluation.samples, model.latent_dim, generator=torch.Generator().manual_seed(evaluation.seed))
+    samples = readable(served, model.decode_all(z))
+    return {
+        "samples/inception_score": inception_score(classifier, samples),
+        "samples/fid": frechet_distance(classifier, reference, samples),
+        "samples/class_histogram": class_histogram(classifier, samples),
+        "classifier_test_accuracy": classifier_card()["test_accuracy"],
+    }
+
+
+def reconstruction_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, classifier) -> dict:
+    """Reconstructions of the test digits, and decodings of their codes under noise, as the classifier reads them."""
+    codes = model.encode_all(x)
+    reconstructions = readable(served, model.decode_all(codes))
+    accuracy, confusion = label_accuracy(classifier, reconstructions, labels)
+    noise = torch.randn(codes.shape, generator=torch.Generator().manual_seed(evaluation.seed))
+    relative = evaluation.noise_relative
+    decoded = (
+        readable(served, model.decode_all(perturbed_codes(codes, sigma, noise, relative)))
+        for sigma in evaluation.noise_sigmas
+    )
+    robustness = [float((predict(classifier, images) == labels).double().mean()) for images in decoded]
+    return {
+        "recon/fid": frechet_distance(classifier, reference, reconstructions),
+        "recon/accuracy": accuracy,
+        "recon/confusion": confusion.tolist(),
+        "noise_robustness": {"sigma": list(evaluation.noise_sigmas), "accuracy": robustness, "relative": relative},
+    }
