@@ -128,3 +128,15 @@ def test_optimizing_a_metric_the_gan_does_not_log_names_the_ones_it_does(make_cf
     # e.g. hparams_search=optuna (val/elbo) with model=gan: a sweeper would get no value to rank
     with pytest.raises(ConfigError, match=r"optimized_metric='val/elbo': vae.models.GAN does not log it; .*val/fid"):
         train(make_cfg(*GAN_TINY, "optimized_metric=val/elbo"))
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "conv"])
+def test_the_gan_trains_on_images_larger_than_the_classifier_s(make_cfg, tmp_path, backbone):
+    # the FID's reference classifier takes 28x28 images: 32x32 ones are resized for it
+    conv = ["backbone.channels=[8,8]", "backbone.strides=[2,2]"]
+    small = ["backbone.hidden_dims=[32]"] if backbone == "mlp" else conv
+    gan = [o for o in GAN_TINY if "hidden_dims" not in o]
+    cfg = make_cfg(*gan, f"backbone={backbone}", *small, "data.image_size=32", "trainer.limit_train_batches=1")
+    train(cfg)
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["status"] == "completed" and summary["metrics"]["val/fid"] > 0

@@ -1,4 +1,4 @@
-"""Training the reference digit classifier with the project's own data module and Lightning."""
+"""The reference digit classifier: the image size it takes, and its training with the project's data module."""
 
 import lightning as L
 import torch
@@ -6,6 +6,15 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from vae.nets.classifier import DigitClassifier
+
+CLASSIFIER_SIZE = 28  # the reference classifier's images are MNIST's own 28x28
+
+
+def at_classifier_size(images: torch.Tensor) -> torch.Tensor:
+    """``images`` ``(B, C, H, W)`` resized to the reference classifier's 28x28 (bilinear, antialiased)."""
+    if images.shape[-2:] == (CLASSIFIER_SIZE, CLASSIFIER_SIZE):
+        return images
+    return F.interpolate(images, size=CLASSIFIER_SIZE, mode="bilinear", antialias=True)
 
 
 class ClassifierModule(L.LightningModule):

@@ -11,6 +11,7 @@ from vae.losses import discriminator_loss, generator_loss
 from vae.metrics.classifier import load_classifier
 from vae.metrics.samples import Features
 from vae.models.base import FACTORIES, ModuleFactory, check_pixel_range, in_batches
+from vae.models.classifier import at_classifier_size
 from vae.models.guard import NonFiniteGuard
 from vae.nets import MLPDecoder, MLPEncoder
 
@@ -150,8 +151,8 @@ class GAN(NonFiniteGuard, L.LightningModule):
     def _fid_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, _ = batch
         z = fid_noise(len(x), self.latent_dim, batch_idx, self.global_rank).to(x.device, x.dtype)
-        self._fid.update(x.float(), real=True)
-        self._fid.update(self.decode_mean(z).float(), real=False)
+        self._fid.update(at_classifier_size(x.float()), real=True)
+        self._fid.update(at_classifier_size(self.decode_mean(z).float()), real=False)
 
     def _log_fid(self, stage: str) -> None:
         self.log(f"{stage}/fid", self._fid.compute(), prog_bar=stage == "val", sync_dist=False)
