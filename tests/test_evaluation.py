@@ -14,10 +14,11 @@ from torch import nn
 from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import load_events
 from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
+from vae.metrics import iw_log_likelihood
 from vae.metrics.classifier import WEIGHTS, ClassifierChecksumError, classifier_card, load_classifier
 from vae.metrics.latent import active_units, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import frechet_distance, inception_score
-from vae.training import train
+from vae.training import build, train
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -134,7 +135,7 @@ def test_evaluation_of_a_tiny_vae_writes_every_key(tiny_run):
     assert set(SCALARS) | {"nll_protocol", "kl_per_dim", "samples/class_histogram", "recon/confusion"} <= set(recorded)
     assert recorded == json.loads(json.dumps(results))
     assert results["test/nll"] <= -results["test/eval_elbo"] + 5  # the k-sample bound is at least as tight, up to noise
-    assert "k=20" in results["nll_protocol"] and "binarized once with seed 0" in results["nll_protocol"]
+    assert "k=20" in results["nll_protocol"] and "fixed test draw (data.split_seed=0)" in results["nll_protocol"]
     assert sum(results["samples/class_histogram"]) == 200
     assert len(results["noise_robustness"]["accuracy"]) == 6
     tags = load_events(run).Tags()
@@ -155,7 +156,7 @@ def test_training_can_evaluate_its_best_checkpoint(make_cfg, tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     assert {"samples/fid", "recon/accuracy", "test/active_units"} <= set(metrics)
     assert "test/nll" not in metrics  # cheap: no importance sampling
-    # the trainer's ELBO (test images as served) is kept beside the evaluation's (one fixed binarization)
+    # the trainer's ELBO (grey levels, as served) is kept beside the evaluation's (the fixed binarization)
     assert metrics["test/elbo"] == pytest.approx(-(metrics["test/recon"] + metrics["test/kl"]), rel=1e-5)
     assert metrics["test/eval_elbo"] < 0 and metrics["test/eval_elbo"] != metrics["test/elbo"]
     (entry,) = json.loads((tmp_path / "checkpoints" / "eval.json").read_text()).values()
@@ -174,3 +175,35 @@ def test_evaluate_command_on_a_sweep_folder(mnist_root, tmp_path):
     assert len(list(sweep.glob("*/checkpoints/eval.json"))) == 2
     assert (sweep / "noise_robustness.png").is_file()
     assert not (PROJECT / "evaluate.log").exists()  # nothing written where it was launched
+
+
+EVAL_TINY = ["evaluation.nll.k=4", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "conv"])
+@pytest.mark.parametrize("metrics", ["cheap", "all"])
+def test_a_run_at_another_image_size_is_evaluated(make_cfg, tmp_path, backbone, metrics):
+    # the likelihood is measured at the model's 32x32, the classifier's metrics at its 28x28
+    train(make_cfg("data.image_size=32", f"backbone={backbone}", f"evaluation.metrics={metrics}", *EVAL_TINY))
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["status"] == "completed"
+    assert ("test/nll" in summary["metrics"]) == (metrics == "all") and "samples/fid" in summary["metrics"]
+
+
+def test_eval_elbo_is_measured_on_the_images_the_trainer_tested(make_cfg, monkeypatch):
+    measured = []
+
+    def spy(model, x, *args, **kwargs):
+        measured.append(x.cpu())
+        return iw_log_likelihood(model, x, *args, **kwargs)
+
+    monkeypatch.setattr("vae.evaluation.likelihood.iw_log_likelihood", spy)
+    cfg = make_cfg("data.binarize=static", "evaluation.metrics=cheap", "trainer.limit_test_batches=1.0", *EVAL_TINY)
+    train(cfg)
+    datamodule = build(cfg)[0]
+    datamodule.setup("test")
+    tested = torch.cat([x for x, _ in datamodule.test_dataloader()])  # what the trainer's test/elbo averaged over
+    assert torch.equal(torch.cat(measured), tested)
+    protocol = json.loads((Path(cfg.paths.output_dir) / "checkpoints" / "eval.json").read_text())
+    (entry,) = protocol.values()
+    assert "data module's fixed test draw (data.split_seed=0)" in entry["nll_protocol"]

@@ -143,7 +143,6 @@ class NLLSchema:
     images: int | None = None
     batch: int = MISSING
     chunk: int = MISSING
-    seed: int = MISSING
 
 
 @dataclass

@@ -3,31 +3,51 @@
 import torch
 from omegaconf import DictConfig
 
+from vae.evaluation.data import data_module, whole
 from vae.metrics import iw_log_likelihood
 from vae.models import VAE, LatentVariableModel
 
 
-def likelihood_metrics(model: LatentVariableModel, reference, x, evaluation: DictConfig, device) -> dict:
-    """test/nll by the IWAE bound (``metrics=all`` only) and test/eval_elbo, with the protocol stated.
+def protocol_images(model: VAE, run_cfg: DictConfig, served) -> tuple[torch.Tensor, str]:
+    """The test images a likelihood is measured on, at the model's size, and what they are.
 
-    test/eval_elbo is the ELBO on the protocol's images (for a Bernoulli model, one fixed
-    binarization), not the trainer's test/elbo on the test images as the run served them.
+    A Bernoulli model is measured on binary images: the data module's own fixed draw of the
+    test set (the standard protocol), which is also what the trainer tests on under static or
+    dynamic binarization, so test/eval_elbo and the trainer's test/elbo see the same images. A
+    Gaussian model is measured on the test images as the run served them.
+    """
+    size = f"{served.image_size}x{served.image_size}"
+    if model.likelihood.name == "bernoulli":
+        fixed = data_module(run_cfg, binarize="static", normalize=False)
+        draw = f"the data module's fixed test draw (data.split_seed={fixed.split_seed})"
+        served_alike = "the images the trainer tests on under data.binarize=static or dynamic"
+        return whole(fixed.test_dataset)[0], f"test images at {size} binarized once, {draw}, {served_alike}"
+    served_as = f"data.binarize={served.binarize}, data.normalize={served.normalize}"
+    variance = f"Gaussian likelihood, variance {model.likelihood.variance}"
+    return whole(served.test_dataset)[0], f"test images at {size} as the run served them ({served_as}; {variance})"
+
+
+def likelihood_metrics(model: LatentVariableModel, run_cfg: DictConfig, served, evaluation: DictConfig, device) -> dict:
+    """test/nll by the IWAE bound (``metrics=all`` only) and test/eval_elbo on the same images, with the protocol.
+
+    Args:
+        model: the model measured; only a VAE defines p(x).
+        run_cfg: the run's config, to rebuild its data module.
+        served: the run's data module as it served the test images.
+        evaluation: the ``evaluation`` config group.
+        device: where the model runs.
     """
     if not isinstance(model, VAE):
         name = "an auto-encoder" if isinstance(model, LatentVariableModel) else f"a {type(model).__name__}"
         return {"test/nll": None, "nll_protocol": f"{name} defines no likelihood p(x): no NLL"}
     settings = evaluation.nll
-    if model.likelihood.name == "bernoulli":  # the standard protocol: one fixed binarization of the test set
-        images = torch.bernoulli(reference, generator=torch.Generator().manual_seed(settings.seed))
-        data = f"test images binarized once with seed {settings.seed} (Bernoulli likelihood)"
-    else:
-        images = x
-        data = f"test images as the run served them (Gaussian likelihood, variance {model.likelihood.variance})"
+    images, data = protocol_images(model, run_cfg, served)
     batches = [batch.to(device) for batch in images[: settings.images or len(images)].split(settings.batch)]
     count = sum(len(batch) for batch in batches)
     result = {"test/eval_elbo": float(torch.cat([iw_log_likelihood(model, batch, k=1) for batch in batches]).mean())}
     if evaluation.metrics != "all":
-        return result | {"nll_protocol": f"not computed (metrics={evaluation.metrics}); ELBO on {count} {data}"}
+        protocol = f"not computed (metrics={evaluation.metrics}); test/eval_elbo on {count} {data}; nats per image"
+        return result | {"nll_protocol": protocol}
     log_px = torch.cat([iw_log_likelihood(model, batch, settings.k, settings.chunk) for batch in batches])
-    protocol = f"IWAE bound, k={settings.k}, on {count} {data}; nats per image"
+    protocol = f"IWAE bound, k={settings.k}, and test/eval_elbo, on {count} {data}; nats per image"
     return result | {"test/nll": float(-log_px.mean()), "nll_protocol": protocol}

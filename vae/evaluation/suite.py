@@ -5,12 +5,12 @@ import logging
 import time
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from vae.config import validate
+from vae.evaluation.data import data_module, whole
 from vae.evaluation.likelihood import likelihood_metrics
 from vae.evaluation.quality import latent_metrics, reconstruction_metrics, sample_metrics
 from vae.metrics.classifier import load_classifier
@@ -80,17 +80,17 @@ def evaluate_checkpoint(
     if data_root is not None:
         run_cfg.data.root = data_root
     model = load_model(ckpt, run_cfg=run_cfg).to(device)
-    served = _data(run_cfg)  # the images as the model was trained and tested on them
-    grey = _data(run_cfg, binarize="none", normalize=False, image_size=28)  # the digits as a reader sees them
-    test = served.test_dataset[torch.arange(len(served.test_dataset))]  # (x, labels)
-    reference = grey.test_dataset[torch.arange(len(grey.test_dataset))][0]
+    served = data_module(run_cfg)  # the images as the model was trained and tested on them, at its size
+    # the digits as a reader sees them, and the reference classifier takes them: grey levels, 28x28
+    reference = whole(data_module(run_cfg, binarize="none", normalize=False, image_size=28).test_dataset)[0]
+    test = whole(served.test_dataset)  # (x, labels)
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     results = {"checkpoint": str(ckpt), "epoch": checkpoint["epoch"], "step": checkpoint["global_step"]}
     likelihood = getattr(model, "likelihood", None)
     results |= {"model": type(model).__name__, "likelihood": likelihood and likelihood.name}
     results["latent_dim"] = model.latent_dim
     classifier = load_classifier(device=device)  # the reference classifier, checksum verified
-    parts = {"likelihood": lambda: likelihood_metrics(model, reference, test[0], evaluation, device)}
+    parts = {"likelihood": lambda: likelihood_metrics(model, run_cfg, served, evaluation, device)}
     if getattr(model, "has_encoder", True):
         parts["latent"] = lambda: latent_metrics(model, served, *test, evaluation)
         parts["reconstructions"] = lambda: reconstruction_metrics(
@@ -106,14 +106,6 @@ def evaluate_checkpoint(
     results["seconds"] = seconds
     _record(run, ckpt, results)
     return results
-
-
-def _data(run_cfg: DictConfig, **changes):
-    """The run's data module on the tensor path, set up, with ``changes`` to its settings."""
-    datamodule = hydra.utils.instantiate(run_cfg.data, loader="tensor", **changes)
-    datamodule.prepare_data()
-    datamodule.setup()
-    return datamodule
 
 
 def _curve(results: dict) -> tuple[list[float], list[float]]:

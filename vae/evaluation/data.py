@@ -1,0 +1,18 @@
+"""The run's data module, rebuilt for the evaluation with some of its settings changed."""
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+
+def data_module(run_cfg: DictConfig, **changes):
+    """The run's data module on the tensor path, set up, with ``changes`` to its settings."""
+    datamodule = hydra.utils.instantiate(run_cfg.data, loader="tensor", **changes)
+    datamodule.prepare_data()
+    datamodule.setup()
+    return datamodule
+
+
+def whole(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of a tensor-path dataset in one batch, with its labels: ``(N, C, H, W)``, ``(N,)``."""
+    return dataset[torch.arange(len(dataset))]
