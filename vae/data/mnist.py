@@ -39,7 +39,8 @@ class MNISTDataModule(L.LightningDataModule):
         val_size: training images held out for validation (5,000 leaves 55,000); at least 1.
         split_seed: seed of the train/val split and of the fixed binarizations, kept apart from
             the run's seed so every run of a sweep sees the same split and the same binary images.
-        seed: seed of the training order (epoch ``e`` uses ``seed + e``); None draws one.
+        seed: seed of the training order (epoch ``e`` uses ``seed + e``); None draws one (under DDP,
+            every rank uses the one rank 0 drew).
         binarize: ``none`` (grey levels), ``static`` (one fixed Bernoulli sample per image)
             or ``dynamic`` (a fresh sample each time a training image is served; validation
             and test use the fixed sample so their numbers stay comparable across epochs).
@@ -100,6 +101,11 @@ class MNISTDataModule(L.LightningDataModule):
         return x * MNIST_STD + MNIST_MEAN if self.normalize else x
 
     def setup(self, stage: str | None = None) -> None:
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            # Lightning starts one process per device, so seed=None drew a seed in each; their
+            # shards are cut from one permutation only if every rank draws it with rank 0's seed
+            self.seed = trainer.strategy.broadcast(self.seed, src=0)
         if self.train_dataset is not None:  # every stage needs the same three datasets
             return
         source = source_dir(self.root, self.cache_dir)
