@@ -1,6 +1,7 @@
 """The evaluation suite: metrics against known values, and evaluate.py end to end on a tiny run."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from torch import nn
 
 from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import load_events
+from vae.data.tensors import MNIST_STD
 from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
 from vae.metrics import iw_log_likelihood
 from vae.metrics.classifier import WEIGHTS, ClassifierChecksumError, classifier_card, load_classifier
@@ -207,3 +209,15 @@ def test_eval_elbo_is_measured_on_the_images_the_trainer_tested(make_cfg, monkey
     protocol = json.loads((Path(cfg.paths.output_dir) / "checkpoints" / "eval.json").read_text())
     (entry,) = protocol.values()
     assert "data module's fixed test draw (data.split_seed=0)" in entry["nll_protocol"]
+
+
+def test_a_normalized_gaussian_likelihood_is_reported_in_pixel_units(make_cfg, tmp_path):
+    gaussian = ["likelihood=gaussian", "data.normalize=true", "trainer.limit_test_batches=1.0"]
+    train(make_cfg(*gaussian, "evaluation.metrics=all", *EVAL_TINY))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    jacobian = 784 * math.log(MNIST_STD)  # about -923 nats: log p(pixels) = log p(standardized) - D ln(std)
+    # the trainer's test/elbo is on the standardized images; the evaluation's on the same images, in pixel units
+    assert metrics["test/eval_elbo"] == pytest.approx(metrics["test/elbo"] - jacobian, abs=20)
+    assert metrics["test/nll"] <= -metrics["test/eval_elbo"] + 20
+    (entry,) = json.loads((tmp_path / "checkpoints" / "eval.json").read_text()).values()
+    assert "[0, 1] pixel" in entry["nll_protocol"]

@@ -8,7 +8,7 @@ from torch import nn
 from torch.distributions import MultivariateNormal
 
 from vae.likelihoods import Gaussian
-from vae.metrics import iw_log_likelihood
+from vae.metrics import in_pixel_units, iw_log_likelihood
 from vae.models import VAE
 
 
@@ -96,3 +96,14 @@ def test_chunks_add_up_to_exactly_k_samples(chunk):
     x = torch.randn(4, 1, 2, 3)
     estimate = iw_log_likelihood(model, x, k=50, chunk=chunk)
     torch.testing.assert_close(estimate, exact_log_likelihood(model, x, 0.3), atol=1e-4, rtol=0)
+
+
+def test_pixel_units_add_the_jacobian_of_the_standardization():
+    # a density on standardized pixels x' = (x - m) / s is the density on pixels x times s per pixel
+    torch.manual_seed(0)
+    m, s, mean, root = 0.13, 0.31, torch.randn(6, dtype=torch.float64), torch.randn(6, 6, dtype=torch.float64)
+    covariance = root @ root.T + torch.eye(6, dtype=torch.float64)
+    x = torch.rand(5, 6, dtype=torch.float64)
+    standardized = MultivariateNormal(mean, covariance).log_prob((x - m) / s)
+    pixels = MultivariateNormal(m + s * mean, s**2 * covariance).log_prob(x)
+    torch.testing.assert_close(in_pixel_units(standardized, n_pixels=6, std=s), pixels)

@@ -1,5 +1,5 @@
 """Measures of model quality."""
 
-from vae.metrics.likelihood import iw_log_likelihood
+from vae.metrics.likelihood import in_pixel_units, iw_log_likelihood
 
-__all__ = ["iw_log_likelihood"]
+__all__ = ["in_pixel_units", "iw_log_likelihood"]
