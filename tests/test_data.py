@@ -1,9 +1,12 @@
 """The MNIST DataModule on tiny IDX files the tests write themselves (no network)."""
 
+import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from torch.utils.data import DistributedSampler
 from torchvision.datasets import MNIST
 
 from tests.idx import write_mnist
@@ -98,6 +101,39 @@ def test_data_parallel_ranks_get_disjoint_shards_covering_the_set():
     uneven = [TensorLoader(ids(51), 8, shuffle=True, rank=r, world_size=2) for r in (0, 1)]
     assert len(uneven[0]) == len(uneven[1]) == 4
     assert set(order(uneven[0], 0)) | set(order(uneven[1], 0)) == set(range(51))
+
+
+def as_rank(datamodule: MNISTDataModule, rank: int, world_size: int) -> MNISTDataModule:
+    """A copy of ``datamodule`` as the process of ``rank`` holds it under DDP (what its loaders read of the trainer)."""
+    datamodule = copy.copy(datamodule)
+    strategy = SimpleNamespace(root_device=torch.device("cpu"), broadcast=lambda value, src=0: value)
+    datamodule.trainer = SimpleNamespace(global_rank=rank, world_size=world_size, strategy=strategy, overfit_batches=0)
+    return datamodule
+
+
+def keys(x: torch.Tensor) -> list[bytes]:
+    """Each served image as bytes: the tiny files' random images are all distinct."""
+    return [bytes(image.flatten().tolist()) for image in x.mul(255).round().to(torch.uint8)]
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_evaluation_shards_serve_every_image_exactly_once_over_the_ranks(tmp_path, loader, world_size):
+    # 21 validation and 41 test images divide evenly among neither 2 nor 3 ranks
+    write_mnist(tmp_path, n_train=60, n_test=41)
+    datamodule = MNISTDataModule(root=tmp_path, val_size=21, batch_size=4, loader=loader, verify="header")
+    datamodule.setup()
+    ranks = [as_rank(datamodule, rank, world_size) for rank in range(world_size)]
+    for split in ("val", "test"):
+        loaders = [getattr(dm, f"{split}_dataloader")() for dm in ranks]
+        if loader == "torchvision":  # Lightning replaces a sampler that is not already distributed
+            assert all(isinstance(loader.sampler, DistributedSampler) for loader in loaders)
+        position = {key: i for i, key in enumerate(keys(images(getattr(datamodule, f"{split}_dataset"))))}
+        shards = [[position[key] for key in keys(served(loader)[0])] for loader in loaders]
+        assert sorted(sum(shards, [])) == list(range(len(position)))  # no image repeated, none left out
+    # training keeps padded shards: every rank must run as many steps
+    if loader == "tensor":
+        assert len({len(served(dm.train_dataloader())[0]) for dm in ranks}) == 1
 
 
 @pytest.mark.parametrize("loader", LOADERS)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 from torchvision.datasets import MNIST
@@ -151,13 +152,23 @@ class MNISTDataModule(L.LightningDataModule):
         view.data, view.transform = images, transforms.Compose(steps)
         return view
 
-    def _loader(self, dataset: Dataset, shuffle: bool = False) -> DataLoader | TensorLoader:
+    def _loader(self, dataset: Dataset, train: bool = False) -> DataLoader | TensorLoader:
+        """Batches of ``dataset``; under DDP, this process's shard of it.
+
+        Training shards are padded with repeated images (every process must run as many steps),
+        evaluation shards are not: each validation and test image is counted once over the processes.
+        """
         trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         if self.loader == "torchvision":
+            # Lightning gives training its padded DistributedSampler, and keeps a sampler that is already one
+            unpadded = world_size > 1 and not train
+            sampler = UnrepeatedDistributedSampler(dataset, world_size, rank, shuffle=False) if unpadded else None
             return DataLoader(
                 dataset,
                 batch_size=self.batch_size,
-                shuffle=shuffle,
+                shuffle=train,
+                sampler=sampler,
                 num_workers=self.num_workers,
                 persistent_workers=self.num_workers > 0,
                 pin_memory=self.pin_memory,
@@ -166,12 +177,11 @@ class MNISTDataModule(L.LightningDataModule):
         key = (id(dataset), device)
         if key not in self._on_device:  # each split crosses to the accelerator once
             self._on_device[key] = dataset.to(device)
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        shuffle = shuffle and not (trainer and trainer.overfit_batches)  # overfitting wants the same batches
-        return TensorLoader(self._on_device[key], self.batch_size, shuffle, self.seed, rank, world_size)
+        shuffle = train and not (trainer and trainer.overfit_batches)  # overfitting wants the same batches
+        return TensorLoader(self._on_device[key], self.batch_size, shuffle, self.seed, rank, world_size, pad=train)
 
     def train_dataloader(self) -> DataLoader | TensorLoader:
-        return self._loader(self.train_dataset, shuffle=True)
+        return self._loader(self.train_dataset, train=True)
 
     def val_dataloader(self) -> DataLoader | TensorLoader:
         return self._loader(self.val_dataset)

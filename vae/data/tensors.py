@@ -4,6 +4,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import Dataset, DistributedSampler, SequentialSampler
 
 # Pixel mean and standard deviation of the MNIST training images, for data.normalize.
@@ -69,8 +70,9 @@ class TensorLoader:
 
     Each epoch's order comes from a ``DistributedSampler`` over the indices: a permutation seeded
     by ``seed + epoch`` (Lightning calls ``sampler.set_epoch``, also when it resumes a run), cut
-    into this process's shard when there are several, padded so that every process serves the
-    same number of batches. One process without shuffling serves the indices in order.
+    into this process's shard when there are several. Training shards are padded with repeated
+    images so that every process runs the same number of steps; evaluation shards are not, so
+    that every image counts once. One process without shuffling serves the indices in order.
 
     Args:
         dataset: the images, on the device the batches should be on.
@@ -78,6 +80,8 @@ class TensorLoader:
         shuffle: a new order each epoch; otherwise the dataset's order.
         seed: seed of the orders.
         rank, world_size: this process's place among the data-parallel processes.
+        pad: pad the shards to equal lengths (training); otherwise (evaluation, unshuffled) their
+            lengths differ by one image at most.
     """
 
     def __init__(
@@ -88,11 +92,16 @@ class TensorLoader:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        pad: bool = True,
     ) -> None:
         # not `dataset`: Lightning would take this for a DataLoader and try to rebuild it
         self.images, self.batch_size = dataset, batch_size
         indices = range(len(dataset))
-        if shuffle or world_size > 1:
+        if world_size > 1 and not pad:
+            if shuffle:  # Lightning's unpadded sampler would shuffle by the epoch alone, not by seed
+                raise ValueError("unpadded shards are for evaluation, which serves the dataset's order")
+            self.sampler = UnrepeatedDistributedSampler(indices, world_size, rank, shuffle=False)
+        elif shuffle or world_size > 1:
             self.sampler = DistributedSampler(indices, world_size, rank, shuffle=shuffle, seed=seed)
         else:  # the sampler Lightning recognizes as unshuffled (e.g. when overfitting)
             self.sampler = SequentialSampler(indices)
