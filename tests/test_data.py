@@ -137,6 +137,22 @@ def test_evaluation_shards_serve_every_image_exactly_once_over_the_ranks(tmp_pat
 
 
 @pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("binarize", ["static", "dynamic"])
+def test_binarized_images_stay_binary_when_resized(mnist_root, loader, binarize):
+    datamodule = ready(mnist_root, image_size=32, loader=loader, binarize=binarize)
+    splits = ("val_dataset", "test_dataset", "train_dataset")
+    for x in [images(getattr(datamodule, split)) for split in splits] + [served(datamodule.val_dataloader())[0]]:
+        assert x.shape[1:] == (1, 32, 32)
+        assert set(x.unique().tolist()) == {0.0, 1.0}
+    # a sample of the resized grey levels, the same on both paths
+    grey = images(ready(mnist_root, image_size=32).val_dataset)
+    assert images(datamodule.val_dataset).mean().item() == pytest.approx(grey.mean().item(), abs=0.01)
+    other = ready(mnist_root, image_size=32, loader=next(o for o in LOADERS if o != loader), binarize=binarize)
+    for split in splits[: 3 if binarize == "static" else 2]:
+        assert torch.equal(images(getattr(datamodule, split)), images(getattr(other, split)))
+
+
+@pytest.mark.parametrize("loader", LOADERS)
 def test_static_binarization_is_fixed(mnist_root, loader):
     datamodule = ready(mnist_root, binarize="static", loader=loader)
     first = images(datamodule.train_dataset)

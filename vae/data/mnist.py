@@ -119,13 +119,14 @@ class MNISTDataModule(L.LightningDataModule):
         val_idx, train_idx = permutation[: self.val_size], permutation[self.val_size :]
 
         # Grey levels, or one fixed Bernoulli draw per file (the test file's seed differs, so test
-        # image i is not binarized like training image i). Under dynamic binarization training
-        # images are sampled afresh from the grey levels; validation and test keep the fixed draw.
+        # image i is not binarized like training image i), drawn at the served size: binary images
+        # resized afterwards would be grey again. Under dynamic binarization training images are
+        # sampled afresh from the grey levels; validation and test keep the fixed draw.
         train_grey, test_grey = train_file.data, test_file.data  # uint8 (N, 28, 28)
         train_eval, test_eval = train_grey, test_grey
         if self.binarize != "none":
-            train_eval = binarize_static(train_grey, self.split_seed)
-            test_eval = binarize_static(test_grey, self.split_seed + 1)
+            train_eval = binarize_static(train_grey, self.split_seed, self.image_size)  # (N, S, S)
+            test_eval = binarize_static(test_grey, self.split_seed + 1, self.image_size)
         dynamic = self.binarize == "dynamic"
         train_images = train_grey if dynamic else train_eval
 
@@ -142,9 +143,9 @@ class MNISTDataModule(L.LightningDataModule):
     def _torchvision_view(self, file: MNIST, images: torch.Tensor, dynamic: bool = False) -> MNIST:
         """torchvision's dataset over ``images``, converting one PIL image at a time."""
         steps = [transforms.ToTensor()]  # uint8 PIL -> float in [0, 1]; no Normalize: Bernoulli needs [0, 1]
-        if self.image_size != 28:
+        if images.shape[-1] != self.image_size:  # fixed binary images are drawn at the served size already
             steps.append(transforms.Resize(self.image_size, antialias=True))
-        if dynamic:
+        if dynamic:  # after resizing, which would blur binary pixels into grey levels
             steps.append(torch.bernoulli)
         if self.normalize:
             steps.append(transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)))

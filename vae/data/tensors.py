@@ -11,10 +11,27 @@ from torch.utils.data import Dataset, DistributedSampler, SequentialSampler
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
-def binarize_static(images: torch.Tensor, seed: int) -> torch.Tensor:
-    """One fixed Bernoulli sample of uint8 grey-level ``images``, as uint8 in {0, 255}."""
+def resize(x: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Grey levels ``(B, 1, H, W)`` in [0, 1] resized to ``(B, 1, S, S)``, antialiased when shrinking."""
+    if x.shape[-1] == image_size:
+        return x
+    return F.interpolate(x, size=image_size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def binarize_static(images: torch.Tensor, seed: int, image_size: int | None = None) -> torch.Tensor:
+    """One fixed Bernoulli sample of uint8 grey-level ``images`` ``(N, H, W)``, as uint8 in {0, 255}.
+
+    With ``image_size``, the grey levels are resized before they are sampled: resizing binary
+    images would blur them back into grey levels. The result is then ``(N, S, S)``.
+    """
     generator = torch.Generator().manual_seed(seed)
-    return (torch.bernoulli(images.float() / 255, generator=generator) * 255).to(torch.uint8)
+    if image_size is None or image_size == images.shape[-1]:  # one draw for all, as it always was
+        return (torch.bernoulli(images.float() / 255, generator=generator) * 255).to(torch.uint8)
+    binary = [  # in chunks: the resized grey levels of the whole set would take S*S floats an image
+        torch.bernoulli(resize(chunk.unsqueeze(1).float() / 255, image_size), generator=generator)[:, 0]
+        for chunk in images.split(4096)
+    ]
+    return (torch.cat(binary) * 255).to(torch.uint8)
 
 
 class ImageTensors(Dataset):
@@ -50,10 +67,8 @@ class ImageTensors(Dataset):
 
     def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         single = isinstance(index, int)
-        x = self.images[[index] if single else index].float().div_(255)  # (B, 1, H, W)
-        if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=self.image_size, mode="bilinear", antialias=True, align_corners=False)
-        if self.dynamic:
+        x = resize(self.images[[index] if single else index].float().div_(255), self.image_size)  # (B, 1, S, S)
+        if self.dynamic:  # after resizing, which would blur binary pixels into grey levels
             x = torch.bernoulli(x)
         if self.normalize:
             x = x.sub_(MNIST_MEAN).div_(MNIST_STD)
