@@ -72,7 +72,7 @@ def test_iw_bound_rises_with_k_towards_log_p_x():
     bounds = []
     for k in (1, 10, 100, 1000):
         torch.manual_seed(2)
-        bounds.append(iw_log_likelihood(model, x, k=k, chunk=256).mean())
+        bounds.append(iw_log_likelihood(model, x, k=k, max_decodes=256 * len(x)).mean())
     assert all(a < b for a, b in zip(bounds, bounds[1:], strict=False))  # a tighter bound each time
     assert bounds[-1] <= exact + 0.01  # a lower bound, up to Monte-Carlo noise
     assert exact - bounds[-1] < 0.1 * (exact - bounds[0])  # and most of the gap is closed
@@ -88,13 +88,14 @@ def test_k_equal_one_is_the_elbo():
     assert k1.item() == pytest.approx(elbo.item(), abs=0.15)  # same estimator, independent noise
 
 
-@pytest.mark.parametrize("chunk", [7, 50, 64])
-def test_chunks_add_up_to_exactly_k_samples(chunk):
-    # with the exact posterior every weight is p(x), so the estimate is exact only if the chunks
-    # hold k samples in all and the sum is divided by k: 7 chunks of 7 plus 1 for k = 50
+@pytest.mark.parametrize("budget", [3, 7, 50, 64])
+def test_forward_passes_add_up_to_exactly_k_samples(budget):
+    # with the exact posterior every weight is p(x), so the estimate is exact only if the passes
+    # hold k samples of each image in all and the sum is divided by k: budgets of 3, 7, 50 and 64
+    # decodes take 1, 1, 12 and 16 samples of 3, 4, 4 and 4 images per pass, and 50 = 4 * 12 + 2
     model = with_exact_posterior(linear_gaussian_vae(), 0.3)
     x = torch.randn(4, 1, 2, 3)
-    estimate = iw_log_likelihood(model, x, k=50, chunk=chunk)
+    estimate = iw_log_likelihood(model, x, k=50, max_decodes=budget)
     torch.testing.assert_close(estimate, exact_log_likelihood(model, x, 0.3), atol=1e-4, rtol=0)
 
 
@@ -107,3 +108,14 @@ def test_pixel_units_add_the_jacobian_of_the_standardization():
     standardized = MultivariateNormal(mean, covariance).log_prob((x - m) / s)
     pixels = MultivariateNormal(m + s * mean, s**2 * covariance).log_prob(x)
     torch.testing.assert_close(in_pixel_units(standardized, n_pixels=6, std=s), pixels)
+
+
+def test_the_memory_budget_changes_the_memory_not_the_estimate():
+    model = linear_gaussian_vae()
+    x = torch.randn(6, 1, 2, 3)
+    estimates = []
+    for budget in (4, 6, 50, 10_000):  # below the batch, one sample of each image, several, all k at once
+        torch.manual_seed(0)
+        estimates.append(iw_log_likelihood(model, x, k=40, max_decodes=budget))
+    for estimate in estimates[1:]:
+        torch.testing.assert_close(estimate, estimates[0], rtol=1e-6, atol=0)

@@ -142,7 +142,7 @@ class NLLSchema:
     k: int = MISSING
     images: int | None = None
     batch: int = MISSING
-    chunk: int = MISSING
+    max_decodes: int = MISSING
 
 
 @dataclass

@@ -91,7 +91,7 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("evaluation.nll.k", at_least(1), "a number of importance samples >= 1"),
     ("evaluation.nll.images", lambda v: v is None or at_least(1)(v), "null (all) or a number of test images >= 1"),
     ("evaluation.nll.batch", at_least(1), "a whole number >= 1"),
-    ("evaluation.nll.chunk", at_least(1), "a whole number >= 1"),
+    ("evaluation.nll.max_decodes", at_least(1), "a number of images per decoder pass >= 1"),
     ("evaluation.samples", at_least(2), "a number of samples >= 2 (a Fréchet distance needs two)"),
     ("evaluation.noise_sigmas", each(at_least(0, integer=False)), "a list of noise levels, each >= 0"),
     ("evaluation.knn_k", at_least(1), "a whole number >= 1"),

@@ -61,5 +61,6 @@ def likelihood_metrics(model: LatentVariableModel, run_cfg: DictConfig, served, 
     if evaluation.metrics != "all":
         protocol = f"not computed (metrics={evaluation.metrics}); test/eval_elbo on {count} {data}; {units}"
         return result | {"nll_protocol": protocol}
+    nll = -log_likelihood(settings.k, max_decodes=settings.max_decodes)
     protocol = f"IWAE bound, k={settings.k}, and test/eval_elbo, on {count} {data}; {units}"
-    return result | {"test/nll": -log_likelihood(settings.k, chunk=settings.chunk), "nll_protocol": protocol}
+    return result | {"test/nll": nll, "nll_protocol": protocol}

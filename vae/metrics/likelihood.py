@@ -10,31 +10,39 @@ from vae.models.vae import VAE
 
 
 @torch.no_grad()
-def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, chunk: int = 1000) -> torch.Tensor:
+def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10_000) -> torch.Tensor:
     """log p(x) ≈ log (1/k) Σ_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x), per image.
 
     The IWAE bound: a lower bound on log p(x) that rises towards it as ``k`` grows (k = 1 is
-    the ELBO). Samples are drawn ``chunk`` at a time, so memory grows with ``chunk * len(x)``,
-    never with ``k``; the log-sum-exp over the k weights runs in float64.
+    the ELBO). The decoder's memory is what limits a forward pass, so each pass decodes at most
+    ``max_decodes`` images (images x samples): memory does not grow with ``k`` or ``len(x)``.
+    All k·B noise draws are made first (k·B·D numbers, small beside the decodes), so the
+    estimate does not depend on the budget. The log-sum-exp over the k weights runs in float64.
 
     Args:
         model: a VAE (its encoder, decoder and likelihood).
         x: images ``(B, C, H, W)``.
         k: importance samples per image.
-        chunk: samples decoded at once.
+        max_decodes: images decoded per forward pass; below ``len(x)`` the images go a few at a time.
 
     Returns:
         ``(B,)`` float64, nats per image; -log p(x) is the NLL.
     """
     mu, logvar = model.encode(x)  # (B, D) each
-    q, prior = Normal(mu.float(), torch.exp(0.5 * logvar.float())), Normal(0.0, 1.0)
-    log_weights = []
-    for n in [chunk] * (k // chunk) + ([k % chunk] if k % chunk else []):
-        z = q.sample((n,))  # (n, B, D)
-        x_rep = x.expand(n, *x.shape).flatten(0, 1)  # (n * B, C, H, W)
-        log_lik = -model.likelihood.nll(model.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, -1)  # (n, B)
-        log_weights.append((log_lik + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)).double())
-    return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(k)  # (B,)
+    mu, std, prior = mu.float(), torch.exp(0.5 * logvar.float()), Normal(0.0, 1.0)
+    eps = torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D)
+    images = max(1, min(len(x), max_decodes))  # per forward pass
+    samples = max(1, max_decodes // images)
+    log_weights = torch.empty(k, len(x), dtype=torch.float64, device=mu.device)  # (k, B)
+    for i in range(0, len(x), images):
+        q = Normal(mu[i : i + images], std[i : i + images])  # q(z | x) of these images
+        for s in range(0, k, samples):
+            z = q.loc + q.scale * eps[s : s + samples, i : i + images]  # (n, b, D)
+            n, b = z.shape[:2]
+            x_rep = x[i : i + b].expand(n, b, *x.shape[1:]).flatten(0, 1)  # (n * b, C, H, W)
+            log_lik = -model.likelihood.nll(model.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, b)
+            log_weights[s : s + n, i : i + b] = log_lik + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+    return torch.logsumexp(log_weights, dim=0) - math.log(k)  # (B,)
 
 
 def in_pixel_units(log_px: torch.Tensor, n_pixels: int, std: float = MNIST_STD) -> torch.Tensor:
