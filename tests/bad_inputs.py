@@ -43,6 +43,12 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
     (["likelihood=gaussian", "likelihood.variance=0"], "validate", "likelihood.variance=0.0: must be a number > 0"),
     (["likelihood=gaussian", "likelihood.sigmoid_mean=perhaps"], "compose", "Value 'perhaps' is not a valid bool"),
     (["data.normalize=true"], "validate", "the Bernoulli likelihood needs pixels in [0, 1]"),
+    (
+        ["likelihood=gaussian", "likelihood.sigmoid_mean=true", "data.normalize=true"],
+        "validate",
+        "likelihood.sigmoid_mean=True with data.normalize=True: the sigmoid keeps the Gaussian's mean in [0, 1]",
+    ),
+    (["experiment=small_mlp_mse", "data.normalize=true"], "validate", "likelihood.sigmoid_mean=True with data.norm"),
     (["data.binarize=threshold"], "compose", "Invalid value 'threshold', expected one of [none, static, dynamic]"),
     (["data.loader=numpy"], "compose", "Invalid value 'numpy', expected one of [tensor, torchvision]"),
     (["data.batch_size=0"], "validate", "data.batch_size=0: must be a whole number >= 1"),
@@ -61,6 +67,7 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
     (["seed=-1"], "validate", "seed=-1: must be null or a whole number in [0, 2**32)"),
     (["ckpt_path=/no/such.ckpt"], "validate", "ckpt_path='/no/such.ckpt': no such file"),
     (["callbacks.every_n_epochs=-1"], "validate", "callbacks.every_n_epochs=-1: must be a whole number >= 0"),
+    (["evaluation.nll.max_decodes=0"], "validate", "evaluation.nll.max_decodes=0: must be a number of images per"),
 ]
 
 # Caught only where no GPU is visible (as on the machines the tests run on).

@@ -141,10 +141,17 @@ def _conv_problems(cfg: DictConfig) -> list[str]:
 
 
 def _likelihood_problems(cfg: DictConfig) -> list[str]:
-    bernoulli = str(OmegaConf.select(cfg, "likelihood._target_", default="")).endswith("Bernoulli")
-    if bernoulli and OmegaConf.select(cfg, "data.normalize", default=False):
+    """Likelihoods whose means live in [0, 1], refused on normalized pixels (which leave [0, 1])."""
+    if not OmegaConf.select(cfg, "data.normalize", default=False):
+        return []
+    if str(OmegaConf.select(cfg, "likelihood._target_", default="")).endswith("Bernoulli"):
         why = "the Bernoulli likelihood needs pixels in [0, 1] and normalizing moves them outside"
         return [f"data.normalize=True: {why}; use likelihood=gaussian, or data.normalize=false"]
+    if OmegaConf.select(cfg, "likelihood.sigmoid_mean", default=False):
+        why = "the sigmoid keeps the Gaussian's mean in [0, 1], but normalized pixels leave it"
+        why += " (background below 0, ink above 1)"
+        fix = "use likelihood.sigmoid_mean=false, or data.normalize=false"
+        return [f"likelihood.sigmoid_mean=True with data.normalize=True: {why}; {fix}"]
     return []
 
 
