@@ -16,10 +16,13 @@ from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import load_events
 from vae.data.tensors import MNIST_STD
 from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
+from vae.evaluation.quality import prior_samples
+from vae.likelihoods import Bernoulli, Gaussian
 from vae.metrics import iw_log_likelihood
 from vae.metrics.classifier import WEIGHTS, ClassifierChecksumError, classifier_card, load_classifier
 from vae.metrics.latent import active_units, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import frechet_distance, inception_score
+from vae.models import GAN, VAE
 from vae.training import build, train
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -138,7 +141,7 @@ def test_evaluation_of_a_tiny_vae_writes_every_key(tiny_run):
     assert recorded == json.loads(json.dumps(results))
     assert results["test/nll"] <= -results["test/eval_elbo"] + 5  # the k-sample bound is at least as tight, up to noise
     assert "k=20" in results["nll_protocol"] and "fixed test draw (data.split_seed=0)" in results["nll_protocol"]
-    assert sum(results["samples/class_histogram"]) == 200
+    assert sum(results["samples/class_histogram"]) == 200 and results["samples_kind"].startswith("decoder means")
     assert len(results["noise_robustness"]["accuracy"]) == 6
     tags = load_events(run).Tags()
     assert {"test/nll", "samples/fid", "recon/accuracy"} <= set(tags["scalars"])
@@ -221,3 +224,21 @@ def test_a_normalized_gaussian_likelihood_is_reported_in_pixel_units(make_cfg, t
     assert metrics["test/nll"] <= -metrics["test/eval_elbo"] + 20
     (entry,) = json.loads((tmp_path / "checkpoints" / "eval.json").read_text()).values()
     assert "[0, 1] pixel" in entry["nll_protocol"]
+
+
+@pytest.mark.parametrize("likelihood", [Bernoulli(), Gaussian(variance=0.01)], ids=["bernoulli", "gaussian"])
+def test_prior_samples_are_decoder_means_or_pixels_drawn_from_the_likelihood(likelihood):
+    torch.manual_seed(0)
+    model, settings = VAE(latent_dim=2, likelihood=likelihood).eval(), small()
+    means, kind = prior_samples(model, settings)
+    assert kind.startswith("decoder means E[x|z]")
+    settings.sample_pixels = "sampled"
+    drawn, kind = prior_samples(model, settings)  # the same codes, then x ~ p(x|z)
+    assert kind.startswith("pixels drawn from p(x|z)") and drawn.shape == means.shape == (200, 1, 28, 28)
+    assert (drawn - means).mean().abs() < 0.01  # centred on the means
+    if likelihood.name == "bernoulli":
+        assert set(drawn.unique().tolist()) == {0.0, 1.0}
+    else:
+        assert (drawn - means).std().item() == pytest.approx(0.1, rel=0.05)
+    generated, kind = prior_samples(GAN(latent_dim=2).eval(), settings)  # a GAN's samples are its outputs
+    assert kind.startswith("generator outputs G(z)") and generated.shape == (200, 1, 28, 28)

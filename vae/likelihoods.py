@@ -25,6 +25,10 @@ class Likelihood(Protocol):
         """The mean image E[x | decoder output]."""
         ...
 
+    def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """An image drawn from p(x | z), given its mean image E[x | z]."""
+        ...
+
 
 class Bernoulli:
     """Independent Bernoulli pixels; the decoder outputs logits. Targets must lie in [0, 1]."""
@@ -37,6 +41,9 @@ class Bernoulli:
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(mean, generator=generator)
 
     def __repr__(self) -> str:
         return "Bernoulli()"
@@ -64,6 +71,10 @@ class Gaussian:
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output) if self.sigmoid_mean else output
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        return mean + self.variance**0.5 * noise
 
     def __repr__(self) -> str:
         return f"Gaussian(variance={self.variance}, sigmoid_mean={self.sigmoid_mean})"

@@ -34,6 +34,11 @@ class Metrics(StrEnum):
     all = "all"
 
 
+class SamplePixels(StrEnum):
+    mean = "mean"
+    sampled = "sampled"
+
+
 class Verify(StrEnum):
     md5 = "md5"
     header = "header"
@@ -150,6 +155,7 @@ class EvaluationSchema:
     metrics: Metrics = MISSING
     nll: NLLSchema = field(default_factory=NLLSchema)
     samples: int = MISSING
+    sample_pixels: SamplePixels = MISSING
     noise_sigmas: list[float] = field(default_factory=list)
     noise_relative: bool = False
     knn_k: int = MISSING

@@ -32,11 +32,31 @@ def readable(served, images: torch.Tensor) -> torch.Tensor:
     return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
 
 
+def prior_samples(model, evaluation: DictConfig) -> tuple[torch.Tensor, str]:
+    """``evaluation.samples`` images decoded from z ~ N(0, I), in the served pixel space, and what they are.
+
+    A VAE's samples are usually its decoder means E[x|z]: smooth, noise-free digits, unlike a
+    GAN's outputs, which are its samples. ``evaluation.sample_pixels=sampled`` draws x ~ p(x|z)
+    from the same means instead (Bernoulli pixels, or mean plus Gaussian noise): the model's own
+    samples, like for like with a GAN's.
+    """
+    generator = torch.Generator().manual_seed(evaluation.seed)
+    z = torch.randn(evaluation.samples, model.latent_dim, generator=generator)
+    means = model.decode_all(z)  # (N, C, H, W)
+    likelihood = getattr(model, "likelihood", None)
+    if likelihood is None:  # a GAN: its outputs are its samples
+        return means, "generator outputs G(z), z ~ N(0, I)"
+    if evaluation.sample_pixels == "mean":
+        return means, "decoder means E[x|z], z ~ N(0, I)"
+    return likelihood.sample(means, generator), f"pixels drawn from p(x|z) ({likelihood.name}), z ~ N(0, I)"
+
+
 def sample_metrics(model, served, reference, evaluation: DictConfig, classifier) -> dict:
-    """Samples decoded from z ~ N(0, I), as the reference classifier sees them."""
-    z = torch.randn(evaluation.samples, model.latent_dim, generator=torch.Generator().manual_seed(evaluation.seed))
-    samples = readable(served, model.decode_all(z))
+    """Samples of the model (:func:`prior_samples`), as the reference classifier sees them."""
+    samples, kind = prior_samples(model, evaluation)
+    samples = readable(served, samples)
     return {
+        "samples_kind": kind,
         "samples/inception_score": inception_score(classifier, samples),
         "samples/fid": frechet_distance(classifier, reference, samples),
         "samples/class_histogram": class_histogram(classifier, samples),

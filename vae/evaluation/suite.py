@@ -137,4 +137,8 @@ def _record(run: Path, ckpt: Path, results: dict) -> None:
 def table(results: dict) -> str:
     """The headline numbers of one evaluation, one per line."""
     rows = [f"{name:26s} {results[name]:.4g}" if results.get(name) is not None else f"{name:26s} -" for name in SCALARS]
-    return "\n".join([*rows, f"{'NLL protocol':26s} {results.get('nll_protocol', '')}"])
+    protocols = [
+        f"{'NLL protocol':26s} {results.get('nll_protocol', '')}",
+        f"{'samples':26s} {results['samples_kind']}",
+    ]
+    return "\n".join([*rows, *protocols])
