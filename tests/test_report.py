@@ -45,7 +45,8 @@ def sweep(tmp_path: Path) -> Path:
     for run in (small, large):
         (run / "images" / "prior_samples").mkdir(parents=True)
         save_image(torch.rand(1, 28, 28), run / "images" / "prior_samples" / "epoch_000.png")
-    evaluation = {"test/nll": 104.5, "samples/fid": 3.2, "step": 10}
+    evaluation = {"test/nll": 104.5, "test/eval_elbo": -108.0, "samples/fid": 3.2, "step": 10}
+    evaluation |= {"samples_kind": "decoder means E[x|z], z ~ N(0, I)"}
     evaluation |= {"noise_robustness": {"sigma": [0.0, 1.0], "accuracy": [0.9, 0.5]}}
     (large / "checkpoints").mkdir()
     (large / "checkpoints" / "eval.json").write_text(json.dumps({"epoch_001.ckpt": evaluation}))
@@ -94,3 +95,21 @@ def test_report_command_refuses_a_folder_without_runs(tmp_path, capsys):
         main([str(tmp_path)])
     assert exit_info.value.code == 1
     assert f"{tmp_path}: no run folders" in capsys.readouterr().err
+
+
+def test_report_shows_the_evaluation_elbo_its_gap_to_the_nll_and_what_was_sampled(sweep):
+    # a cheap evaluation (no NLL) of the other VAE: its ELBO is the only likelihood-valid number when grey levels
+    # were served, and it is shown
+    small = sweep / "vae-mlp-z2-b1_0"
+    (small / "checkpoints").mkdir()
+    (small / "checkpoints" / "eval.json").write_text(json.dumps({"last.ckpt": {"test/eval_elbo": -151.0, "step": 5}}))
+    report(sweep)
+    with (sweep / "report.csv").open() as file:
+        rows = {row["run"]: row for row in csv.DictReader(file)}
+    evaluated, cheap = rows["vae-mlp-z10-b1_1"], rows["vae-mlp-z2-b1_0"]
+    assert (float(evaluated["test/eval_elbo"]), float(cheap["test/eval_elbo"])) == (-108.0, -151.0)
+    assert float(evaluated["test/nll_elbo_gap"]) == pytest.approx(3.5)  # -ELBO - NLL: what k samples tighten
+    assert cheap["test/nll_elbo_gap"] == ""
+    assert evaluated["samples"] == "decoder means E[x|z], z ~ N(0, I)"
+    header = next(line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("| run"))
+    assert {"test/eval_elbo", "test/nll_elbo_gap", "samples"} <= {cell.strip() for cell in header.split("|")}

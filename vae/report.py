@@ -29,10 +29,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from vae.evaluation import SCALARS
 from vae.metrics.figures import robustness_figure
 
-# Columns of the table, in this order, for those that at least one run has (test/eval_elbo, the
-# ELBO on the evaluation's binarization, would all but repeat test/loss).
+# How much the k importance samples of test/nll tighten the ELBO: -test/eval_elbo - test/nll, on the same images.
+GAP = "test/nll_elbo_gap"
+# Columns of the table, in this order, for those that at least one run has. test/eval_elbo is the evaluation's
+# ELBO: where the trainer's test/loss is a cross-entropy on grey levels (data.binarize=none), the only
+# likelihood of a cheap evaluation.
+LIKELIHOODS = ("test/nll", "test/eval_elbo", GAP)
 METRICS = (
-    "test/loss", "test/recon", "test/kl", *(name for name in SCALARS if name != "test/eval_elbo"), "val/loss",
+    "test/loss", "test/recon", "test/kl", *LIKELIHOODS, *(name for name in SCALARS if name not in LIKELIHOODS),
+    "val/loss",
 )  # fmt: skip
 # Metrics drawn against the latent dim, one panel each (where any run has them).
 PLOTTED = ("test/loss", "test/recon", "test/kl", "test/nll", "test/active_units", "samples/fid")
@@ -57,6 +62,7 @@ class Run:
     error: str = ""
     robustness: tuple[list[float], list[float]] | None = None  # (sigmas, accuracies) when evaluated
     relative_noise: bool = False  # the robustness noise was scaled by each dim's spread
+    samples_kind: str = ""  # what the sample metrics measured (decoder means, drawn pixels, generator outputs)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # CURVES: (step, value) pairs
 
 
@@ -94,6 +100,8 @@ def read_run(folder: Path) -> Run:
     else:  # still running, or killed: what it has logged so far
         run.metrics = {tag: scalars[tag][-1][1] for tag in METRICS if tag in scalars}
         run.epoch = int(scalars["epoch"][-1][1]) if "epoch" in scalars else None
+    if {"test/nll", "test/eval_elbo"} <= run.metrics.keys():
+        run.metrics[GAP] = -run.metrics["test/eval_elbo"] - run.metrics["test/nll"]
     return run
 
 
@@ -105,6 +113,7 @@ def _add_evaluation(run: Run, best_checkpoint: str | None) -> None:
     name = Path(best_checkpoint).name if best_checkpoint else None
     results = evaluations.get(name) or max(evaluations.values(), key=lambda r: r["step"])
     run.metrics |= {k: results[k] for k in METRICS if results.get(k) is not None}
+    run.samples_kind = results.get("samples_kind", "")
     if curve := results.get("noise_robustness"):
         run.robustness = (curve["sigma"], curve["accuracy"])
         run.relative_noise = curve.get("relative", False)
@@ -140,11 +149,12 @@ def run_label(run: Run, swept: list[str]) -> str:
 def rows(runs: list[Run], swept: list[str]) -> tuple[list[str], list[dict]]:
     """The table's columns and one dict per run."""
     metrics = [m for m in METRICS if any(m in run.metrics for run in runs)]
-    columns = ["run", "status", *swept, *metrics, "n_params", "wall_time_s", "epoch", "error"]
+    samples = ["samples"] if any(run.samples_kind for run in runs) else []
+    columns = ["run", "status", *swept, *metrics, *samples, "n_params", "wall_time_s", "epoch", "error"]
     table = []
     for run in runs:
         row = {"run": run.folder.name, "status": run.status, **{k: run.overrides.get(k, "") for k in swept}}
-        row |= {m: run.metrics.get(m) for m in metrics}
+        row |= {m: run.metrics.get(m) for m in metrics} | dict.fromkeys(samples, run.samples_kind)
         row |= {"n_params": run.n_params, "wall_time_s": run.wall_time_s, "epoch": run.epoch, "error": run.error}
         table.append(row)
     return columns, table
@@ -177,8 +187,11 @@ def markdown(sweep: Path, runs: list[Run], columns: list[str], table: list[dict]
         "",
         f"{len(runs)} runs: {counts['completed']} completed, {counts['failed']} failed, "
         f"{counts['unfinished']} unfinished. Losses, reconstruction, KL and NLL are nats per image (summed over "
-        "pixels and latent dims, averaged over the test images); FID is in the reference classifier's feature "
-        "space (FID-MNIST); unfinished runs show their last logged validation values.",
+        "pixels and latent dims, averaged over the test images); test/nll and test/eval_elbo are measured on the "
+        "evaluation's images (Bernoulli models: the data module's fixed test binarization) in [0, 1] pixel units, "
+        f"and {GAP} = -test/eval_elbo - test/nll is what the importance samples tighten; FID is in the reference "
+        "classifier's feature space (FID-MNIST) and `samples` says what it measured; unfinished runs show their "
+        "last logged validation values.",
         "",
         "| " + " | ".join(shown) + " |",
         "|" + "---|" * len(shown),
