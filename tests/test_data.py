@@ -1,6 +1,7 @@
 """The MNIST DataModule on tiny IDX files the tests write themselves (no network)."""
 
 import copy
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ from torch.utils.data import DistributedSampler
 from torchvision.datasets import MNIST
 
 from tests.idx import write_mnist
+from vae.config.schema import Verify
 from vae.data import MNISTDataModule, MNISTNotFoundError
 from vae.data.files import MNIST_FILES
 from vae.data.tensors import ImageTensors, TensorLoader
@@ -249,6 +251,9 @@ def test_bad_settings_are_refused(mnist_root):
         MNISTDataModule(root=mnist_root, binarize="threshold")
     with pytest.raises(ValueError, match="data.loader='numpy'"):
         MNISTDataModule(root=mnist_root, loader="numpy")
+    choices = [str(choice) for choice in Verify]  # the schema's, the one list of them
+    with pytest.raises(ValueError, match=re.escape(f"data.verify='sha1' is not allowed; choose one of {choices}")):
+        MNISTDataModule(root=mnist_root, verify="sha1")
     with pytest.raises(ValueError, match="data.val_size=500 must be less than the 120 training images"):
         MNISTDataModule(root=mnist_root, val_size=500).setup()
     for bad in (0, 0.1, "10"):

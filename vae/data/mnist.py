@@ -12,13 +12,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
 from torchvision.datasets import MNIST
 
+from vae.config.schema import Binarize, Loader, Verify
 from vae.config.validation import ConfigError
 from vae.data.files import ensure_files, source_dir
 from vae.data.tensors import MNIST_MEAN, MNIST_STD, ImageTensors, TensorLoader, binarize_static
-
-BINARIZE_MODES = ("none", "static", "dynamic")
-LOADERS = ("tensor", "torchvision")
-VERIFY = ("md5", "header")
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -70,12 +67,12 @@ class MNISTDataModule(L.LightningDataModule):
         verify: str = "md5",
     ) -> None:
         super().__init__()
-        if binarize not in BINARIZE_MODES:
-            raise ValueError(f"data.binarize={binarize!r} is not allowed; choose one of {list(BINARIZE_MODES)}")
-        if loader not in LOADERS:
-            raise ValueError(f"data.loader={loader!r} is not allowed; choose one of {list(LOADERS)}")
-        if verify not in VERIFY:
-            raise ValueError(f"data.verify={verify!r} is not allowed; choose one of {list(VERIFY)}")
+        # the config schema's choices, checked again for a data module built in code
+        settings = {"binarize": (binarize, Binarize), "loader": (loader, Loader), "verify": (verify, Verify)}
+        for key, (value, choices) in settings.items():
+            allowed = [str(choice) for choice in choices]
+            if value not in allowed:
+                raise ValueError(f"data.{key}={value!r} is not allowed; choose one of {allowed}")
         if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
             raise ValueError(f"data.val_size={val_size!r} must be a whole number of images, at least 1")
         self.root = Path(root or os.environ.get("VAE_DATA_DIR") or "data").expanduser().resolve()
