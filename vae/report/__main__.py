@@ -1,0 +1,5 @@
+"""``python -m vae.report <multirun folder>``."""
+
+from vae.report import main
+
+main()

@@ -1,0 +1,124 @@
+"""What each job of a sweep has left in its folder: status, settings, metrics, curves."""
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from vae.evaluation import SCALARS
+
+# How much the k importance samples of test/nll tighten the ELBO: -test/eval_elbo - test/nll, on the same images.
+GAP = "test/nll_elbo_gap"
+# Columns of the table, in this order, for those that at least one run has. test/eval_elbo is the evaluation's
+# ELBO: where the trainer's test/loss is a cross-entropy on grey levels (data.binarize=none), the only
+# likelihood of a cheap evaluation.
+LIKELIHOODS = ("test/nll", "test/eval_elbo", GAP)
+METRICS = (
+    "test/loss", "test/recon", "test/kl", *LIKELIHOODS, *(name for name in SCALARS if name not in LIKELIHOODS),
+    "val/loss",
+)  # fmt: skip
+# Training curves, one panel each (per-step values; a GAN's two losses show its oscillation).
+CURVES = ("train/loss", "train/recon", "train/kl", "train/d_loss", "train/g_loss")
+NOT_SWEPT = {"seed", "hydra.sweep.dir", "hydra.run.dir", "paths.root_dir", "data.root"}  # never a series key
+
+
+@dataclass
+class Run:
+    """What one job of the sweep has left in its folder."""
+
+    folder: Path
+    status: str  # completed | failed | unfinished (running, or killed before it could record)
+    overrides: dict[str, str]  # its command-line overrides, including the sweep's
+    latent_dim: int | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    n_params: int | None = None
+    wall_time_s: float | None = None
+    epoch: int | None = None  # last epoch logged, for unfinished runs
+    error: str = ""
+    robustness: tuple[list[float], list[float]] | None = None  # (sigmas, accuracies) when evaluated
+    relative_noise: bool = False  # the robustness noise was scaled by each dim's spread
+    samples_kind: str = ""  # what the sample metrics measured (decoder means, drawn pixels, generator outputs)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # CURVES: (step, value) pairs
+
+
+def find_runs(sweep: Path) -> list[Path]:
+    """The job folders of a multirun (each has ``.hydra/overrides.yaml``), in job order."""
+    folders = [p.parent.parent for p in sweep.glob("*/.hydra/overrides.yaml")]
+
+    def job_number(folder: Path) -> tuple[int, str]:
+        suffix = folder.name.rsplit("_", 1)[-1]
+        return (int(suffix) if suffix.isdigit() else sys.maxsize, folder.name)
+
+    return sorted(folders, key=job_number)
+
+
+def read_run(folder: Path) -> Run:
+    """The run's status, settings and numbers; evaluation results (eval.json) take precedence over
+    those recorded at the end of training, being the later measurement."""
+    overrides = {
+        o.key_or_group: o.get_value_element_as_str()
+        for o in OverridesParser.create().parse_overrides(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
+        if not o.is_delete()
+    }
+    latent_dim = OmegaConf.select(OmegaConf.load(folder / ".hydra" / "config.yaml"), "model.latent_dim", default=None)
+    run = Run(folder, "unfinished", overrides, latent_dim)
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()  # its TensorBoard files
+    scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    run.curves = {tag: scalars[tag] for tag in CURVES if tag in scalars}
+    summary_path = folder / "metrics.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        run.status, run.error = summary["status"], summary.get("error", "")
+        run.metrics = {k: v for k, v in summary.get("metrics", {}).items() if k in METRICS}
+        run.n_params, run.wall_time_s = summary.get("n_params"), summary.get("wall_time_s")
+        _add_evaluation(run, summary.get("best_checkpoint"))
+    else:  # still running, or killed: what it has logged so far
+        run.metrics = {tag: scalars[tag][-1][1] for tag in METRICS if tag in scalars}
+        run.epoch = int(scalars["epoch"][-1][1]) if "epoch" in scalars else None
+    if {"test/nll", "test/eval_elbo"} <= run.metrics.keys():
+        run.metrics[GAP] = -run.metrics["test/eval_elbo"] - run.metrics["test/nll"]
+    return run
+
+
+def _add_evaluation(run: Run, best_checkpoint: str | None) -> None:
+    path = run.folder / "checkpoints" / "eval.json"
+    if not path.is_file():
+        return
+    evaluations = json.loads(path.read_text())  # {checkpoint file name: results}
+    name = Path(best_checkpoint).name if best_checkpoint else None
+    results = evaluations.get(name) or max(evaluations.values(), key=lambda r: r["step"])
+    run.metrics |= {k: results[k] for k in METRICS if results.get(k) is not None}
+    run.samples_kind = results.get("samples_kind", "")
+    if curve := results.get("noise_robustness"):
+        run.robustness = (curve["sigma"], curve["accuracy"])
+        run.relative_noise = curve.get("relative", False)
+
+
+def swept_keys(runs: list[Run]) -> list[str]:
+    """Override keys whose value differs between runs (all override keys for a single run)."""
+    keys = list(dict.fromkeys(k for run in runs for k in run.overrides if k not in NOT_SWEPT))
+    if len(runs) == 1:
+        return keys
+    return [k for k in keys if len({run.overrides.get(k) for run in runs}) > 1]
+
+
+def sort_key(value: str) -> tuple[int, float, str]:
+    """Numbers in numeric order (2 before 10), before words in alphabetical order."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def series_label(run: Run, swept: list[str]) -> str:
+    """The run's swept settings other than the latent dim: one line per label in the plots."""
+    parts = [f"{key.split('.')[-1]}={run.overrides.get(key, '-')}" for key in swept if key != "model.latent_dim"]
+    return ", ".join(parts) or "all runs"
+
+
+def run_label(run: Run, swept: list[str]) -> str:
+    return ", ".join(f"{key.split('.')[-1]}={run.overrides.get(key, '-')}" for key in swept) or run.folder.name
