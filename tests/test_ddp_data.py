@@ -71,6 +71,8 @@ def test_ranks_train_on_disjoint_shards_covering_the_split_and_draw_their_own_no
     assert [len(rank["images"]) for rank in ranks] == [40, 40]
     assert len(shards[0] & shards[1]) == 0  # images both ranks trained on
     assert len(training - shards[0] - shards[1]) == 0  # images neither did
+    # each rank its own noise: the same draws on both would correlate their gradient noise
+    assert ranks[0]["draw"] != ranks[1]["draw"]
 
 
 def results(run: Path) -> dict[str, float]:
@@ -93,12 +95,13 @@ def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path)
 
 @pytest.mark.slow
 def test_killed_ddp_run_resumes_every_rank_s_noise_and_ends_like_an_unbroken_one(tmp_path):
-    write_mnist(tmp_path / "data", n_train=2100, n_test=100)
+    # 101 validation and 101 test images: uneven evaluation shards, as in the real 5,000 over 3 ranks
+    write_mnist(tmp_path / "data", n_train=2101, n_test=101)
     overrides = [
         *DDP,
         f"data.root={tmp_path / 'data'}",
         "data.verify=header",
-        "data.val_size=100",
+        "data.val_size=101",
         "data.batch_size=16",
         "data.binarize=dynamic",  # noise from each rank's generator: resuming must restore both
         "trainer.max_epochs=4",
@@ -106,6 +109,8 @@ def test_killed_ddp_run_resumes_every_rank_s_noise_and_ends_like_an_unbroken_one
     ]
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
     finished(run_train([*overrides, f"hydra.run.dir={unbroken}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    saved = torch.load(unbroken / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["RNGState"]
+    assert len(saved["ranks"]) == 2 and not torch.equal(saved["ranks"][0]["torch"], saved["ranks"][1]["torch"])
 
     log = tmp_path / "killed.log"  # a file, not a pipe: nothing reads a pipe while the run is watched
     with open(log, "w") as output:
