@@ -140,12 +140,12 @@ def framework_epochs(
 
 
 # --- evaluation ----------------------------------------------------------------------------
-def iw_nll_throughput(source: Path, device: torch.device, k: int, n_images: int, batch: int, chunk: int) -> dict:
+def iw_nll_throughput(source: Path, device: torch.device, k: int, n_images: int, batch: int, max_decodes: int) -> dict:
     torch.manual_seed(0)
     model = VAE(latent_dim=LATENT_DIM).to(device).eval()  # the cost does not depend on the weights
     x = datasets.MNIST(source, train=False).data[:n_images].unsqueeze(1).float().div(255).to(device)
     start = now(device)
-    nll = torch.cat([-iw_log_likelihood(model, xb, k=k, chunk=chunk) for xb in x.split(batch)])
+    nll = torch.cat([-iw_log_likelihood(model, xb, k=k, max_decodes=max_decodes) for xb in x.split(batch)])
     seconds = now(device) - start
     return {
         "k": k,
@@ -154,7 +154,7 @@ def iw_nll_throughput(source: Path, device: torch.device, k: int, n_images: int,
         "images_per_s": n_images / seconds,
         "seconds_for_10000_images": 10_000 * seconds / n_images,
         "batch": batch,
-        "chunk": chunk,
+        "max_decodes": max_decodes,
         "finite": bool(torch.isfinite(nll).all()),
     }
 
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--iw-k", type=int, default=5000)
     parser.add_argument("--iw-images", type=int, default=None, help="test images for the NLL (default: all on GPU)")
     parser.add_argument("--iw-batch", type=int, default=None)
-    parser.add_argument("--iw-chunk", type=int, default=None)
+    parser.add_argument("--iw-max-decodes", type=int, default=None)
     parser.add_argument("--override", nargs="*", default=[], help="more Hydra overrides for the framework rows")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default benchmarks/results/<device>.json)")
     args = parser.parse_args()
@@ -256,7 +256,7 @@ def main() -> None:
         k=args.iw_k,
         n_images=args.iw_images or (10_000 if on_gpu else 20),
         batch=args.iw_batch or (100 if on_gpu else 10),
-        chunk=args.iw_chunk or (5000 if on_gpu else 500),
+        max_decodes=args.iw_max_decodes or 10_000,
     )
 
     out = args.out or Path("benchmarks/results") / f"{device.type}.json"

@@ -10,6 +10,10 @@ from torchmetrics.image.inception import InceptionScore
 
 from vae.nets.classifier import DigitClassifier
 
+# These metrics measure whole image sets held by one process (the evaluation runs on rank 0 only):
+# syncing at compute would wait for DDP processes that are not computing them.
+SYNC = False
+
 
 class Features(nn.Module):
     """The classifier's 128 penultimate activations, as torchmetrics' FID expects of a feature extractor."""
@@ -35,7 +39,8 @@ def inception_score(classifier: DigitClassifier, images: torch.Tensor) -> float:
     with warnings.catch_warnings():  # expected here: it keeps all features; one split has no spread
         warnings.filterwarnings("ignore", message=".*save all extracted features.*")
         warnings.filterwarnings("ignore", message=r".*std\(\): degrees of freedom.*")
-        metric = InceptionScore(feature=classifier, splits=1).to(next(classifier.parameters()).device)
+        device = next(classifier.parameters()).device
+        metric = InceptionScore(feature=classifier, splits=1, sync_on_compute=SYNC).to(device)
         for batch in _batches(images, metric.device):
             metric.update(batch)
         return float(metric.compute()[0])
@@ -44,7 +49,8 @@ def inception_score(classifier: DigitClassifier, images: torch.Tensor) -> float:
 @torch.no_grad()
 def frechet_distance(classifier: DigitClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to the classifier features of two image sets ("FID-MNIST")."""
-    metric = FrechetInceptionDistance(feature=Features(classifier)).to(next(classifier.parameters()).device)
+    device = next(classifier.parameters()).device
+    metric = FrechetInceptionDistance(feature=Features(classifier), sync_on_compute=SYNC).to(device)
     for is_real, images in ((True, real), (False, fake)):
         for batch in _batches(images, metric.device):
             metric.update(batch, real=is_real)
