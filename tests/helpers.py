@@ -1,5 +1,8 @@
 """Faults injected into real runs: the tests load these through the config (+callbacks.<name>)."""
 
+import os
+import signal
+
 import lightning as L
 import torch
 
@@ -16,3 +19,15 @@ class PoisonWeights(L.Callback):
             with torch.no_grad():
                 for parameter in getattr(pl_module, self.module).parameters():
                     parameter.fill_(float("nan"))
+
+
+class KillAtStep(L.Callback):
+    """SIGKILLs the process after training step ``step`` of a fresh run (not of one resumed from a
+    checkpoint), as a machine that dies would: nothing after that step is saved."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.ckpt_path is None and trainer.global_step >= self.step:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -1,12 +1,16 @@
 """The GAN baseline: alternating updates, both losses moving, samples, checkpoints ranked by FID, evaluation."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import hydra
 import lightning as L
 import pytest
 import torch
 
+from tests.conftest import TINY
 from tests.tensorboard_events import load_events
 from vae.config import ConfigError
 from vae.evaluation import evaluate_checkpoint
@@ -15,6 +19,8 @@ from vae.models import GAN, NonFiniteLossError
 from vae.training import train
 from vae.utils import load_model
 
+PROJECT = Path(__file__).resolve().parents[1]
+TRAIN = [sys.executable, "train.py"]
 GAN_TINY = ["model=gan", "model.latent_dim=4", "backbone.hidden_dims=[32]", "trainer.limit_train_batches=4"]  # of 5
 
 
@@ -140,3 +146,20 @@ def test_the_gan_trains_on_images_larger_than_the_classifier_s(make_cfg, tmp_pat
     train(cfg)
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["status"] == "completed" and summary["metrics"]["val/fid"] > 0
+
+
+@pytest.mark.slow
+def test_a_gan_killed_and_resumed_continues_its_curves_without_doubled_steps(mnist_root, tmp_path):
+    # 4 batches an epoch, 2 optimizer steps each: killed after step 20, in the 3rd epoch, past the
+    # checkpoint of the 2nd (at step 16, the logger's step 8)
+    args = [f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY, *GAN_TINY, "trainer.max_epochs=3"]
+    kill = ["+callbacks.kill._target_=tests.helpers.KillAtStep", "+callbacks.kill.step=20"]
+    unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
+    subprocess.run([*TRAIN, *args, f"hydra.run.dir={unbroken}"], cwd=PROJECT, check=True, capture_output=True)
+    died = subprocess.run([*TRAIN, *args, *kill, f"hydra.run.dir={killed}"], cwd=PROJECT, capture_output=True)
+    assert died.returncode == -9 and not (killed / "metrics.json").exists()
+    resumed = subprocess.run([*TRAIN, f"resume={killed}"], cwd=PROJECT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    steps = [event.step for event in load_events(killed).Scalars("train/d_loss")]
+    assert steps == sorted(set(steps)) == [event.step for event in load_events(unbroken).Scalars("train/d_loss")]

@@ -122,7 +122,11 @@ def _hide_events_after_the_checkpoint(cfg: DictConfig, output_dir: Path) -> None
     path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(str(ckpt_path))
     if ckpt_path is None or not path.is_file():
         return
-    step = torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    # The loggers' step: the batches that stepped the optimizers. global_step counts optimizer steps,
+    # two a batch for the GAN (manual optimization with two optimizers).
+    epoch_loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+    step = epoch_loop.get("_batches_that_stepped", checkpoint["global_step"])
     for logger in (cfg.get("logger") or {}).values():
         if isinstance(logger, DictConfig) and str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
             with open_dict(logger):
