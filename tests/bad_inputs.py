@@ -49,6 +49,7 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
         "likelihood.sigmoid_mean=True with data.normalize=True: the sigmoid keeps the Gaussian's mean in [0, 1]",
     ),
     (["experiment=small_mlp_mse", "data.normalize=true"], "validate", "likelihood.sigmoid_mean=True with data.norm"),
+    (["model=gan", "data.normalize=true"], "validate", "data.normalize=True with model=gan: the generator's pixels"),
     (["data.binarize=threshold"], "compose", "Invalid value 'threshold', expected one of [none, static, dynamic]"),
     (["data.loader=numpy"], "compose", "Invalid value 'numpy', expected one of [tensor, torchvision]"),
     (["data.batch_size=0"], "validate", "data.batch_size=0: must be a whole number >= 1"),

@@ -141,9 +141,13 @@ def _conv_problems(cfg: DictConfig) -> list[str]:
 
 
 def _likelihood_problems(cfg: DictConfig) -> list[str]:
-    """Likelihoods whose means live in [0, 1], refused on normalized pixels (which leave [0, 1])."""
+    """Models whose pixels live in [0, 1] (a GAN, means squashed to [0, 1]), refused on normalized pixels."""
     if not OmegaConf.select(cfg, "data.normalize", default=False):
         return []
+    if str(OmegaConf.select(cfg, "model._target_", default="")).endswith("GAN"):  # it has no likelihood
+        why = "the generator's pixels lie in [0, 1] and normalized real ones do not, so the discriminator"
+        why += " tells them apart by their range alone"
+        return [f"data.normalize=True with model=gan: {why}; use data.normalize=false"]
     if str(OmegaConf.select(cfg, "likelihood._target_", default="")).endswith("Bernoulli"):
         why = "the Bernoulli likelihood needs pixels in [0, 1] and normalizing moves them outside"
         return [f"data.normalize=True: {why}; use likelihood=gaussian, or data.normalize=false"]
