@@ -54,6 +54,11 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
     (["data.loader=numpy"], "compose", "Invalid value 'numpy', expected one of [tensor, torchvision]"),
     (["data.batch_size=0"], "validate", "data.batch_size=0: must be a whole number >= 1"),
     (["data.val_size=0"], "validate", "data.val_size=0: must be a whole number of images >= 1"),
+    (
+        ["trainer=ddp", "trainer.devices=3", "data.val_size=2"],
+        "validate",
+        "data.val_size=2: must be at least the number of processes, 3 processes",
+    ),
     (["data.val_size=500"], "setup", "data.val_size=500 must be less than the 120 training images"),
     (["data.num_workers=-1"], "validate", "data.num_workers=-1: must be a whole number >= 0"),
     (["data.image_size=0"], "validate", "data.image_size=0: must be a side length in pixels >= 1"),

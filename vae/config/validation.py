@@ -176,6 +176,11 @@ def _device_problems(cfg: DictConfig) -> list[str]:
             return [f"trainer.accelerator={accelerator}: no GPU is visible to PyTorch here; {fix}"]
         if count is not None and count > visible:
             return [f"trainer.devices={_show(devices)}: only {visible} GPU(s) visible here"]
+    nodes, val_size = OmegaConf.select(cfg, "trainer.num_nodes", default=1), OmegaConf.select(cfg, "data.val_size")
+    if count is not None and at_least(1)(nodes) and at_least(1)(val_size) and val_size < count * nodes:
+        # validation shards are not padded with repeated images, so each process needs one of its own
+        processes = f"{count * nodes} processes (trainer.devices={_show(devices)} x trainer.num_nodes={nodes})"
+        return [f"data.val_size={val_size}: must be at least the number of processes, {processes}"]
     return []
 
 
