@@ -9,13 +9,13 @@ import torch
 
 class PoisonWeights(L.Callback):
     """Sets every parameter of ``module`` (``encoder``, ``decoder``, ``generator``...) to NaN before training step
-    ``step``, as a diverging run would."""
+    ``step``, as a diverging run would; on process ``rank`` alone if one is given (DDP)."""
 
-    def __init__(self, module: str, step: int) -> None:
-        self.module, self.step = module, step
+    def __init__(self, module: str, step: int, rank: int | None = None) -> None:
+        self.module, self.step, self.rank = module, step, rank
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if trainer.global_step == self.step:
+        if trainer.global_step == self.step and self.rank in (None, trainer.global_rank):
             with torch.no_grad():
                 for parameter in getattr(pl_module, self.module).parameters():
                     parameter.fill_(float("nan"))

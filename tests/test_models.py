@@ -1,15 +1,18 @@
-"""The LightningModules' loss terms, sampling, warm-up and saved hyperparameters."""
+"""The LightningModules' loss terms, sampling, warm-up, saved hyperparameters and what their steps log."""
 
+import sys
 from functools import partial
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from tests.tensorboard_events import load_events
 from vae.likelihoods import Gaussian
 from vae.models import VAE, AutoEncoder
 from vae.models.vae import reparameterize
 from vae.nets import ConvDecoder, ConvEncoder
+from vae.training import train
 
 
 @pytest.fixture
@@ -96,6 +99,33 @@ def test_models_take_any_backbone_and_likelihood(x):
 
 def test_saved_hyperparameters_are_plain_values():
     model = VAE(latent_dim=3, likelihood=Gaussian(), optimizer=partial(torch.optim.SGD, lr=0.1))
-    expected = {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs", "compile", "channels_last"}
+    expected = {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs", "monitor"}
+    expected |= {"compile", "channels_last"}
     assert set(model.hparams) == expected
     assert isinstance(model.configure_optimizers(), torch.optim.SGD)
+
+
+@pytest.mark.parametrize("model, name", [("vae", "train/loss"), ("gan", "train/d_loss")])
+def test_training_values_reach_the_logger_every_log_every_n_steps(make_cfg, tmp_path, model, name):
+    # 3 batches an epoch, 3 epochs: Lightning writes step values after batches 2, 4, 6 and 8 (1-based),
+    # at steps 1, 3, 5 and 7; the models log them only then
+    small = ["model.latent_dim=4", "backbone.hidden_dims=[32]"]
+    train(make_cfg(f"model={model}", *small, "trainer.max_epochs=3", "trainer.log_every_n_steps=2", "test=false"))
+    assert [event.step for event in load_events(tmp_path).Scalars(name)] == [1, 3, 5, 7]
+
+
+def test_kl_warmup_logs_its_weight_as_a_number_and_only_on_logging_steps(make_cfg, tmp_path, monkeypatch):
+    built_by_models = []
+    tensor = torch.tensor
+
+    def recording_tensor(*args, **kwargs):
+        if "/vae/models/" in sys._getframe(1).f_code.co_filename:  # a host-to-device copy on a GPU
+            built_by_models.append(args)
+        return tensor(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "tensor", recording_tensor)
+    train(make_cfg("model.kl_warmup_epochs=2", "trainer.max_epochs=2", "trainer.log_every_n_steps=2", "test=false"))
+    assert built_by_models == []
+    logged = [(event.step, event.value) for event in load_events(tmp_path).Scalars("train/kl_weight")]
+    # 3 batches an epoch: the weight after s steps is (s / 3) / 2 epochs of warm-up
+    assert logged == [(1, pytest.approx(1 / 6)), (3, pytest.approx(3 / 6)), (5, pytest.approx(5 / 6))]

@@ -86,6 +86,19 @@ def test_trainer_options_compose(mnist_root, tmp_path, trainer, expected):
     assert cfg.trainer.precision == "bf16-mixed"
 
 
+@pytest.mark.parametrize(("model", "monitor"), [("vae", "val/loss"), ("ae", "val/loss"), ("gan", "val/fid")])
+def test_the_model_config_says_what_ranks_checkpoints_and_the_callbacks_read_it(make_cfg, model, monitor):
+    cfg = make_cfg(f"model={model}", "callbacks=[default,early_stopping]")
+    assert cfg.model.monitor == monitor  # in the run's saved config, resolved
+    callbacks = cfg.callbacks
+    assert callbacks.model_checkpoint.monitor == callbacks.early_stopping.monitor == monitor
+    if model != "gan":  # the plateau scheduler steps on the model's monitor too
+        configured = hydra.utils.instantiate(
+            make_cfg(f"model={model}", "scheduler=plateau").model, img_shape=(1, 28, 28)
+        )
+        assert configured.configure_optimizers()["lr_scheduler"]["monitor"] == monitor
+
+
 @pytest.mark.parametrize("debug", ["fdr", "limit", "overfit"])
 def test_debug_configs_run(make_cfg, tmp_path, debug):
     overrides = [f"debug={debug}"] + (["trainer.max_epochs=2"] if debug == "overfit" else [])

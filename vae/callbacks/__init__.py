@@ -1,5 +1,6 @@
-"""Callbacks: what is drawn into TensorBoard and how fast training goes, kept out of the models."""
+"""Callbacks: what is drawn into TensorBoard, how fast training goes and what watches it, kept out of the models."""
 
+from vae.callbacks.checks import NonFiniteLossError, TrainingChecks
 from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
 from vae.callbacks.kl import KLPerDimension
 from vae.callbacks.latent import LatentScatter, LatentTraversal
@@ -12,7 +13,9 @@ __all__ = [
     "KLPerDimension",
     "LatentScatter",
     "LatentTraversal",
+    "NonFiniteLossError",
     "PriorSamples",
     "RNGState",
     "Reconstructions",
+    "TrainingChecks",
 ]

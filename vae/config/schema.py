@@ -46,11 +46,12 @@ class Verify(StrEnum):
 
 @dataclass
 class LatentModelSchema:
-    """What every model option has: its class, the size of z and beta (ignored where there is no KL)."""
+    """What every model option has: its class, the size of z, beta (ignored where there is no KL) and its monitor."""
 
     _target_: str = MISSING
     latent_dim: int = MISSING
     beta: float = MISSING
+    monitor: str = MISSING  # the val/ value that ranks epochs; read by the checkpoint and early-stopping configs
 
 
 @dataclass

@@ -13,7 +13,7 @@ class AutoEncoder(LatentVariableModel):
     """Deterministic auto-encoder trained on the reconstruction term alone (nats per image).
 
     Args:
-        encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler, compile,
+        encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler, monitor, compile,
             channels_last: as for ``VAE``.
         beta: ignored (an auto-encoder has no KL term); accepted so that one sweep over
             ``model.beta`` can cover VAEs and auto-encoders alike.
@@ -29,18 +29,20 @@ class AutoEncoder(LatentVariableModel):
         beta: float = 1.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
     ) -> None:
         super().__init__(
-            encoder,
-            decoder,
-            likelihood,
-            img_shape,
-            latent_dim,
-            latent_dim,
-            optimizer,
-            scheduler,
+            encoder=encoder,
+            decoder=decoder,
+            likelihood=likelihood,
+            img_shape=img_shape,
+            latent_dim=latent_dim,
+            encoder_out_dim=latent_dim,  # the code itself
+            optimizer=optimizer,
+            scheduler=scheduler,
+            monitor=monitor,
             compile=compile,
             channels_last=channels_last,
         )

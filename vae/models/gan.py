@@ -10,15 +10,9 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from vae.losses import discriminator_loss, generator_loss
 from vae.metrics.classifier import load_classifier
 from vae.metrics.samples import Features
-from vae.models.base import FACTORIES, ModuleFactory, check_pixel_range, in_batches
+from vae.models.base import FACTORIES, ModuleFactory, in_batches
 from vae.models.classifier import at_classifier_size
-from vae.models.guard import NonFiniteGuard
 from vae.nets import MLPDecoder, MLPEncoder
-
-# A GAN has no likelihood, so no validation loss: callbacks that rank epochs by val/loss (best
-# checkpoint, early stopping) rank them by this instead, the Fréchet distance of samples to the
-# validation images in the reference classifier's features (lower is better too).
-MONITOR = "val/fid"
 
 
 def fid_noise(n: int, latent_dim: int, batch_idx: int, rank: int) -> torch.Tensor:
@@ -32,7 +26,7 @@ def fid_noise(n: int, latent_dim: int, batch_idx: int, rank: int) -> torch.Tenso
     return torch.randn(n, latent_dim, generator=seed)
 
 
-class GAN(NonFiniteGuard, L.LightningModule):
+class GAN(L.LightningModule):
     """Generator: the backbone's decoder, z ~ N(0, I) to pixel logits, then a sigmoid (pixels in [0, 1]).
     Discriminator: the backbone's encoder with one output, the logit of "real".
 
@@ -40,7 +34,10 @@ class GAN(NonFiniteGuard, L.LightningModule):
     -log D(x) - log(1 - D(G(z))), and every ``d_steps`` steps the generator on the non-saturating
     -log D(G(z)). Both are logged (``train/d_loss``, ``train/g_loss``, and ``train/d_real``,
     ``train/d_fake``, the discriminator's mean belief that real and generated images are real).
-    Validation and test measure ``val/fid`` and ``test/fid``: as many samples as images.
+    Validation and test measure ``val/fid`` and ``test/fid``: as many samples as images. A GAN has
+    no likelihood, so no validation loss: its config declares ``monitor: val/fid`` (the Fréchet
+    distance of samples to the validation images in the reference classifier's features, lower is
+    better), which ranks its checkpoints.
 
     Args:
         generator: ``generator(latent_dim=..., out_shape=...)`` builds the generator.
@@ -54,13 +51,15 @@ class GAN(NonFiniteGuard, L.LightningModule):
             discriminator sees, real or generated (0 turns it off).
         d_steps: discriminator updates per generator update.
         beta: ignored (a GAN has no KL term); accepted so one sweep can cover GANs and VAEs.
-        ddp_strategy: ignored; the trainer's DDP strategy under ``trainer=ddp``, declared in the
-            model's config because this model needs DDP to find unused parameters.
+        monitor: ignored; the value that ranks epochs, declared in the model's config and read
+            by the checkpoint and early-stopping configs (``val/fid``).
+        ddp_strategy: ignored; the DDP strategy ``trainer=ddp`` reads from the model's config
+            (DDP must look for parameters without gradients: each update leaves the other network's).
     """
 
     has_encoder = False  # visual callbacks and the evaluation skip what needs codes of images
-    watched = ("d_loss", "g_loss")  # stop at the first NaN or infinite loss (NonFiniteGuard)
-    hint = "A lower model.optimizer.lr, model.label_smoothing or model.instance_noise may help."
+    watched_terms = ("d_loss", "g_loss")  # stop at the first NaN or infinite one (TrainingChecks)
+    divergence_hint = "A lower model.optimizer.lr, model.label_smoothing or model.instance_noise may help."
 
     def __init__(
         self,
@@ -73,6 +72,7 @@ class GAN(NonFiniteGuard, L.LightningModule):
         instance_noise: float = 0.0,
         d_steps: int = 1,
         beta: float = 1.0,
+        monitor: str = "val/fid",
         ddp_strategy: str = "ddp_find_unused_parameters_true",
     ) -> None:
         super().__init__()
@@ -82,8 +82,7 @@ class GAN(NonFiniteGuard, L.LightningModule):
         self.generator = (generator or MLPDecoder)(latent_dim=latent_dim, out_shape=self.img_shape)
         self.discriminator = (discriminator or MLPEncoder)(in_shape=self.img_shape, out_dim=1)
         self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999))
-        self._targets_checked = False
-        self.register_guard()
+        self.log_training_values = True  # whether this training step's values reach the logger (TrainingChecks)
         self._fid: FrechetInceptionDistance | None = None  # built for each validation and test epoch
         self._classifier = None  # the reference classifier, kept outside the module (see _start_fid)
 
@@ -95,11 +94,6 @@ class GAN(NonFiniteGuard, L.LightningModule):
         """:meth:`decode_mean` of many codes: ``(N, C, H, W)`` float on the CPU."""
         return in_batches(self, self.decode_mean, z, batch_size)
 
-    def setup(self, stage: str) -> None:
-        for callback in self.trainer.callbacks:  # see MONITOR
-            if getattr(callback, "monitor", None) == "val/loss":
-                callback.monitor = MONITOR
-
     def configure_optimizers(self):
         """Two optimizers, in the order ``training_step`` takes them: generator, discriminator."""
         return [self.optimizer_factory(params=net.parameters()) for net in (self.generator, self.discriminator)]
@@ -109,36 +103,37 @@ class GAN(NonFiniteGuard, L.LightningModule):
             x = x + self.hparams.instance_noise * torch.randn_like(x)
         return self.discriminator(x)  # (B, 1) logits
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def pixel_range(self) -> tuple[tuple[float, float], str, str]:
+        """The generator's pixels lie in [0, 1]; real ones elsewhere would make them trivially apart."""
+        return (0.0, 1.0), "model=gan", "use data.normalize=false"
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         x, _ = batch
-        if not self._targets_checked:
-            self._check_targets(x)
         opt_g, opt_d = self.optimizers()
-        step = self.trainer.global_step  # before the updates: each optimizer step counts one
         fake = self.decode_mean(torch.randn(len(x), self.latent_dim, device=x.device, dtype=x.dtype))
 
-        real_logits, fake_logits = self._discriminate(x), self._discriminate(fake.detach())
-        d_loss = discriminator_loss(real_logits, fake_logits, real_target=1.0 - self.hparams.label_smoothing)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
-        values = {"d_loss": d_loss, "d_real": real_logits.sigmoid().mean(), "d_fake": fake_logits.sigmoid().mean()}
+        # each update toggles the other network's parameters off: its loss leaves them no gradients
+        with self.toggled_optimizer(opt_d):
+            real_logits, fake_logits = self._discriminate(x), self._discriminate(fake.detach())
+            d_loss = discriminator_loss(real_logits, fake_logits, real_target=1.0 - self.hparams.label_smoothing)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+        # the discriminator's mean belief that real and generated images are real
+        beliefs = {"d_real": real_logits.detach().sigmoid().mean(), "d_fake": fake_logits.detach().sigmoid().mean()}
+        values = {"d_loss": d_loss.detach(), **beliefs}
 
         if (batch_idx + 1) % self.hparams.d_steps == 0:
-            # the discriminator's gradients from this loss are cleared before its next update
-            g_loss = generator_loss(self._discriminate(fake))
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
-            values["g_loss"] = g_loss
-        self.note_non_finite(values, step)
-        for name, value in values.items():
-            self.log(f"train/{name}", value.detach(), prog_bar=name.endswith("loss"), batch_size=len(x))
-
-    def _check_targets(self, x: torch.Tensor) -> None:
-        """The generator's pixels lie in [0, 1]; real ones elsewhere would make them trivially apart."""
-        self._targets_checked = True
-        check_pixel_range(x, (0.0, 1.0), "model=gan", "use data.normalize=false")
+            with self.toggled_optimizer(opt_g):
+                g_loss = generator_loss(self._discriminate(fake))
+                opt_g.zero_grad(set_to_none=True)
+                self.manual_backward(g_loss)
+                opt_g.step()
+            values["g_loss"] = g_loss.detach()
+        if self.log_training_values:
+            for name, value in values.items():
+                self.log(f"train/{name}", value, prog_bar=name.endswith("loss"), batch_size=len(x))
+        return values
 
     # --- validation and test: the Fréchet distance of samples to held-out digits -------------------
     def _start_fid(self) -> None:

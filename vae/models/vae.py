@@ -23,7 +23,7 @@ class VAE(LatentVariableModel):
     """Gaussian-posterior VAE trained on the β-weighted negative ELBO (nats per image).
 
     Args:
-        encoder, decoder, likelihood, img_shape, optimizer, scheduler, compile, channels_last:
+        encoder, decoder, likelihood, img_shape, optimizer, scheduler, monitor, compile, channels_last:
             see ``LatentVariableModel``.
         latent_dim: size of z.
         beta: weight of the KL term (β-VAE); 1 trains on the true ELBO.
@@ -31,6 +31,9 @@ class VAE(LatentVariableModel):
         kl_warmup_epochs: ramp the KL weight linearly from 0 to ``beta`` over this many
             training epochs (fractions allowed; 0 disables). Validation and test always use ``beta``.
     """
+
+    scalar_terms = ("loss", "recon", "kl", "elbo")
+    logs_kl_per_dim = True
 
     def __init__(
         self,
@@ -44,18 +47,20 @@ class VAE(LatentVariableModel):
         kl_warmup_epochs: float = 0.0,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
     ) -> None:
         super().__init__(
-            encoder,
-            decoder,
-            likelihood,
-            img_shape,
-            latent_dim,
-            2 * latent_dim,
-            optimizer,
-            scheduler,
+            encoder=encoder,
+            decoder=decoder,
+            likelihood=likelihood,
+            img_shape=img_shape,
+            latent_dim=latent_dim,
+            encoder_out_dim=2 * latent_dim,  # mu and logvar
+            optimizer=optimizer,
+            scheduler=scheduler,
+            monitor=monitor,
             compile=compile,
             channels_last=channels_last,
         )
@@ -85,8 +90,11 @@ class VAE(LatentVariableModel):
         z = reparameterize(mu, logvar, n_samples)  # (L * B, D)
         x_rep = x.expand(n_samples, *x.shape).flatten(0, 1)  # (L * B, C, H, W)
         recon = self.likelihood.nll(self.decoder(z), x_rep).view(n_samples, -1).mean(0)  # (B,)
-        kl_weight = self.kl_weight()
-        terms = negative_elbo(recon, kl_standard_normal(mu, logvar), kl_weight)
-        if self.training and self.hparams.kl_warmup_epochs > 0:  # shows the ramp in TensorBoard
-            terms["kl_weight"] = torch.tensor(kl_weight, device=mu.device)
+        return negative_elbo(recon, kl_standard_normal(mu, logvar), self.kl_weight())
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        terms = super().training_step(batch, batch_idx)
+        if self.hparams.kl_warmup_epochs > 0 and self.log_training_values:  # shows the ramp in TensorBoard
+            # a Python float, and only on the steps that reach the logger: no copy to the device per step
+            self.log("train/kl_weight", self.kl_weight(), on_step=True, on_epoch=False)
         return terms
