@@ -6,6 +6,7 @@ from functools import partial
 import lightning as L
 import torch
 from torch import nn
+from torchmetrics import Metric
 
 from vae.likelihoods import Bernoulli, Likelihood
 from vae.models.compile import compile_modules
@@ -22,6 +23,30 @@ FACTORIES = ("encoder", "decoder", "likelihood", "optimizer", "scheduler")
 def in_batches(module: L.LightningModule, fn: Callable, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``fn`` over ``inputs`` in batches on the module's device and dtype, results concatenated as float on the CPU."""
     return torch.cat([fn(b.to(module.device, module.dtype)).float().cpu() for b in inputs.split(batch_size)])
+
+
+class ImageMean(Metric):
+    """The mean over images of a value computed per batch: sum of value × images, over images.
+
+    torchmetrics adds both sums over processes before dividing, so under DDP a value logged from it
+    is the mean over all the images, however unevenly the processes share them. (MeanMetric's
+    weights are ignored under ``nan_strategy="disable"``, and its NaN check costs a host sync per
+    update otherwise.)
+    """
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", default=torch.zeros(()), dist_reduce_fx="sum")
+        self.add_state("images", default=torch.zeros(()), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, images: int) -> None:
+        self.total += value.detach().float() * images
+        self.images += images
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.images
 
 
 class LatentVariableModel(L.LightningModule):
@@ -84,6 +109,13 @@ class LatentVariableModel(L.LightningModule):
         self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=1e-3)
         self.scheduler_factory = scheduler
         self.log_training_values = True  # whether this training step's values reach the logger (TrainingChecks)
+        per_dim = self.kl_dim_names() if self.logs_kl_per_dim else []
+        self.epoch_means = nn.ModuleDict(
+            {
+                "val": nn.ModuleDict({name: ImageMean() for name in [*self.scalar_terms, *per_dim]}),
+                "test": nn.ModuleDict({name: ImageMean() for name in self.scalar_terms}),
+            }
+        )
 
     # --- what subclasses provide -------------------------------------------------------------
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -140,14 +172,18 @@ class LatentVariableModel(L.LightningModule):
             if self.log_training_values:
                 for name in self.scalar_terms:
                     self.log(f"train/{name}", terms[name], on_step=True, on_epoch=False)
-        else:  # epoch means, averaged over processes
-            log = partial(self.log, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(x))
+        else:  # epoch means over every image, logged at the epoch's end
+            means = self.epoch_means[stage]
             for name in self.scalar_terms:
-                log(f"{stage}/{name}", terms[name], prog_bar=stage == "val" and name == "loss")
+                means[name].update(terms[name], len(x))
             if stage == "val" and self.logs_kl_per_dim:
                 for name, kl in zip(self.kl_dim_names(), terms["kl_per_dim"], strict=True):
-                    log(f"val/{name}", kl)
+                    means[name].update(kl, len(x))
         return terms
+
+    def _log_epoch_means(self, stage: str) -> None:
+        for name, mean in self.epoch_means[stage].items():
+            self.log(f"{stage}/{name}", mean, prog_bar=stage == "val" and name == "loss")
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         return self._common_step(batch, "train")
@@ -157,6 +193,20 @@ class LatentVariableModel(L.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         return self._common_step(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:
+        for mean in self.epoch_means["val"].values():
+            mean.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_means("val")
+
+    def on_test_epoch_start(self) -> None:
+        for mean in self.epoch_means["test"].values():
+            mean.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_means("test")
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())
