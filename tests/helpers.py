@@ -21,6 +21,30 @@ class PoisonWeights(L.Callback):
                     parameter.fill_(float("nan"))
 
 
+class SpoilValidation(L.Callback):
+    """Scales ``module``'s parameters by ``factor`` during the validation of epoch ``epoch`` only: that epoch
+    scores far worse, and its checkpoint (written after validation) holds the weights it trained."""
+
+    def __init__(self, epoch: int, module: str = "decoder", factor: float = 100.0) -> None:
+        self.epoch, self.module, self.factor = epoch, module, factor
+        self._trained: list[torch.Tensor] = []
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
+            parameters = list(getattr(pl_module, self.module).parameters())
+            self._trained = [p.detach().clone() for p in parameters]
+            with torch.no_grad():
+                for parameter in parameters:
+                    parameter.mul_(self.factor)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._trained:
+            with torch.no_grad():
+                for parameter, trained in zip(getattr(pl_module, self.module).parameters(), self._trained, strict=True):
+                    parameter.copy_(trained)
+            self._trained = []
+
+
 class KillAtStep(L.Callback):
     """SIGKILLs the process after training step ``step`` of a fresh run (not of one resumed from a
     checkpoint), as a machine that dies would: nothing after that step is saved."""

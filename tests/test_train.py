@@ -128,6 +128,21 @@ def test_last_checkpoint_is_the_last_epoch_even_when_the_loss_stopped_improving(
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
 
 
+def test_a_sweeper_gets_the_best_checkpoint_s_value_not_the_last_epoch_s(make_cfg, tmp_path):
+    # the last epoch validates with its decoder scaled 100-fold: far the worst, so never the best
+    spoil = ["+callbacks.spoil._target_=tests.helpers.SpoilValidation", "+callbacks.spoil.epoch=2"]
+    returned = train(make_cfg("trainer.max_epochs=3", "optimized_metric=val/elbo", *spoil))
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    events = load_events(tmp_path)
+    losses, elbos = ([event.value for event in events.Scalars(name)] for name in ("val/loss", "val/elbo"))
+    best = losses.index(min(losses))
+    assert best < 2 and Path(summary["best_checkpoint"]).name == f"epoch_{best:03d}.ckpt"
+    assert returned == pytest.approx(elbos[best], rel=1e-6)  # the checkpoint tested and evaluated
+    assert summary["best_epoch"] == best and summary["best_metrics"]["val/elbo"] == returned
+    assert summary["best_metrics"]["val/loss"] == pytest.approx(losses[best], rel=1e-6)
+    assert summary["metrics"]["val/elbo"] == pytest.approx(elbos[2], rel=1e-6)  # the last epoch's, kept
+
+
 def test_load_model_rebuilds_the_run_s_backbone_and_likelihood(make_cfg, tmp_path):
     cfg = make_cfg("backbone=conv", "backbone.channels=[8,16]", "backbone.strides=[1,2]", "likelihood=gaussian")
     (tmp_path / ".hydra").mkdir()

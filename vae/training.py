@@ -63,8 +63,9 @@ def train(cfg: DictConfig) -> float | None:
         log.info(f"Run {cfg.run_name}: writing to {output_dir}")
 
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        metrics = _final_metrics(trainer)  # taken now: testing resets them
+        metrics = _final_metrics(trainer)  # the last epoch's, taken now: testing resets them
         best_checkpoint, _ = _checkpoints(trainer)
+        best = _best_scores(best_checkpoint) if trainer.is_global_zero else {}
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
             metrics.update(_final_metrics(trainer))
@@ -83,15 +84,27 @@ def train(cfg: DictConfig) -> float | None:
         raise
     if not trainer.is_global_zero:
         return None  # a sweeper reads rank 0's value (only rank 0 has the evaluation's metrics)
-    _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint)
+    _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint, **best)
     shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
     log.info(f"Test metrics (losses in nats per image): {shown}")
     log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
-    return _optimized_value(cfg, metrics)
+    return _optimized_value(cfg, {**metrics, **best.get("best_metrics", {})})
+
+
+def _best_scores(best_checkpoint: str) -> dict:
+    """``best_epoch`` and ``best_metrics``, the validation values the best checkpoint was ranked by
+    (saved in it by ``vae.callbacks.ValidationScores``); empty without a best checkpoint or those values."""
+    if not best_checkpoint:
+        return {}
+    checkpoint = torch.load(best_checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    if "validation" not in checkpoint:
+        return {}
+    return {"best_epoch": checkpoint["epoch"], "best_metrics": dict(sorted(checkpoint["validation"].items()))}
 
 
 def _optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
-    """The value a sweeper optimizes. A sweeper cannot rank a run without it, so a name the run
+    """The value a sweeper optimizes: of the best checkpoint, the one tested and evaluated, for val/
+    values too (not of the last epoch). A sweeper cannot rank a run without it, so a name the run
     never logged is an error that lists the names it did log, not a silent None."""
     name = cfg.get("optimized_metric")
     if name is None or name in metrics:

@@ -1,6 +1,6 @@
 """Callbacks: what is drawn into TensorBoard, how fast training goes and what watches it, kept out of the models."""
 
-from vae.callbacks.checks import NonFiniteLossError, TrainingChecks
+from vae.callbacks.checks import NonFiniteLossError, TrainingChecks, ValidationScores
 from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
 from vae.callbacks.kl import KLPerDimension
 from vae.callbacks.latent import LatentScatter, LatentTraversal
@@ -18,4 +18,5 @@ __all__ = [
     "RNGState",
     "Reconstructions",
     "TrainingChecks",
+    "ValidationScores",
 ]
