@@ -92,6 +92,8 @@ def measure_test_values(checkpoint: str, summary: str, devices: int, out: str) -
     trainer.test(model, datamodule=datamodule, verbose=False)
     if trainer.is_global_zero:
         Path(out).write_text(json.dumps({name: float(value) for name, value in trainer.callback_metrics.items()}))
+    if torch.distributed.is_initialized():  # else gloo's threads may abort the exit ("terminate called ...")
+        torch.distributed.destroy_process_group()
 
 
 @pytest.mark.slow
