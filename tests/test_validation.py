@@ -11,6 +11,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from tests.bad_inputs import BAD_INPUTS, NO_GPU_INPUTS
 from tests.conftest import TINY, compose_train
+from vae.callbacks.checks import check_pixel_range
 from vae.config import ConfigError, validate
 from vae.likelihoods import Bernoulli
 from vae.models import VAE
@@ -61,11 +62,11 @@ def test_the_default_config_and_every_group_option_pass(mnist_root, tmp_path):
 
 
 def test_bernoulli_refuses_data_outside_its_support_at_the_first_batch():
-    model = VAE(latent_dim=2)
+    needs = VAE(latent_dim=2).pixel_range()
     with pytest.raises(ConfigError, match=r"likelihood=bernoulli: needs pixels in \[0, 1\].*\[-0.5, 2\]"):
-        model._check_targets(torch.tensor([[-0.5, 2.0]]))
-    assert model.likelihood.support == Bernoulli.support
-    VAE(latent_dim=2)._check_targets(torch.rand(4, 1, 28, 28))  # in range: no error
+        check_pixel_range(torch.tensor([[-0.5, 2.0]]), *needs)
+    assert needs[0] == Bernoulli.support
+    check_pixel_range(torch.rand(4, 1, 28, 28), *needs)  # in range: no error
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:

@@ -1,13 +1,13 @@
 """What the reference classifier and the latent space say of a model: codes, reconstructions, samples."""
 
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from vae.metrics.classifier import classifier_card
 from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
 from vae.models import VAE, LatentVariableModel
+from vae.models.classifier import at_classifier_size
 
 
 def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: DictConfig) -> dict:
@@ -28,8 +28,7 @@ def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: Di
 
 def readable(served, images: torch.Tensor) -> torch.Tensor:
     """Pixel values in [0, 1], 28x28, as the reference classifier takes them."""
-    images = served.denormalize(images).clamp(0, 1)
-    return F.interpolate(images, size=28, mode="bilinear", antialias=True) if images.shape[-1] != 28 else images
+    return at_classifier_size(served.denormalize(images).clamp(0, 1))
 
 
 def prior_samples(model, evaluation: DictConfig) -> tuple[torch.Tensor, str]:

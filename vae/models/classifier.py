@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from vae.data.tensors import resize
 from vae.nets.classifier import DigitClassifier
 
 CLASSIFIER_SIZE = 28  # the reference classifier's images are MNIST's own 28x28
@@ -12,9 +13,7 @@ CLASSIFIER_SIZE = 28  # the reference classifier's images are MNIST's own 28x28
 
 def at_classifier_size(images: torch.Tensor) -> torch.Tensor:
     """``images`` ``(B, C, H, W)`` resized to the reference classifier's 28x28 (bilinear, antialiased)."""
-    if images.shape[-2:] == (CLASSIFIER_SIZE, CLASSIFIER_SIZE):
-        return images
-    return F.interpolate(images, size=CLASSIFIER_SIZE, mode="bilinear", antialias=True)
+    return resize(images, CLASSIFIER_SIZE)
 
 
 class ClassifierModule(L.LightningModule):
