@@ -60,7 +60,9 @@ def test_ranks_train_on_disjoint_shards_covering_the_split_and_draw_their_own_no
     tiny = [o for o in TINY if not o.startswith("trainer.limit_train_batches")]  # the whole epoch
     served = ["+callbacks.served._target_=tests.test_ddp_data.ServedImages", f"+callbacks.served.folder={tmp_path}"]
     run = [*DDP, f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *tiny, f"seed={seed}", "test=false"]
-    finished(run_train([*run, *served, f"hydra.run.dir={tmp_path / 'run'}"], stderr=subprocess.PIPE))
+    # as in a shell where an earlier seeded run left PL_GLOBAL_SEED: Lightning seeds every rank from it
+    env = {**os.environ, "PL_GLOBAL_SEED": "7"}
+    finished(run_train([*run, *served, f"hydra.run.dir={tmp_path / 'run'}"], stderr=subprocess.PIPE, env=env))
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     shards = [{bytes(image.flatten().tolist()) for image in rank["images"]} for rank in ranks]

@@ -21,8 +21,7 @@ class RNGState(L.Callback):
     of its own on every start.
 
     Args:
-        seed: the run's seed; None (an unseeded run, whose ranks draw different streams already)
-            reseeds nothing.
+        seed: the run's seed; None (an unseeded run) gives each rank a fresh seed from the system.
     """
 
     def __init__(self, seed: int | None = None) -> None:
@@ -33,9 +32,14 @@ class RNGState(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._strategy = trainer.strategy
-        if self.seed is None or trainer.world_size == 1 or self._reseeded:
+        if trainer.world_size == 1 or self._reseeded:
             return
         self._reseeded = True  # once: testing after fitting continues the stream, as in one process
+        if self.seed is None:
+            # Unseeded ranks are not always apart: Lightning seeds every process from PL_GLOBAL_SEED
+            # when the environment holds one (left by an earlier seeded run in the same shell).
+            torch.seed()
+            return
         # independent streams from (seed, rank), the way Lightning seeds DataLoader workers
         torch.manual_seed(int(np.random.SeedSequence([self.seed, trainer.global_rank]).generate_state(1)[0]))
 
