@@ -233,19 +233,3 @@ def test_parallel_launcher_runs_jobs_side_by_side(tmp_path):
     summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
     assert [s["run_name"] for s in summaries] == ["vae-mlp-z2-b1", "vae-mlp-z3-b1"]
     assert not list((tmp_path / ".cache" / "MNIST" / "raw").glob(".*part"))  # no half-written files
-
-
-@pytest.mark.slow
-def test_ddp_with_two_cpu_processes_shards_the_data(mnist_root, tmp_path):
-    run_dir = tmp_path / "ddp"
-    tiny = [o for o in TINY if not o.startswith("trainer.limit_train_batches")]
-    run_train(
-        ["trainer=ddp", "trainer.devices=2", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}"]
-        + tiny
-        + [f"hydra.run.dir={run_dir}"]
-    )
-    summary = json.loads((run_dir / "metrics.json").read_text())
-    assert summary["metrics"]["test/loss"] > 0
-    # 80 training images (120 - 40 for validation), batch 16: 5 steps in one process,
-    # ceil(40 / 16) = 3 in each of two when every process gets its own half
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
