@@ -1,22 +1,18 @@
 """Data and noise under DDP on two CPU processes: each rank's shard, its own noise, and resuming."""
 
-import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 
+from tests.commands import kill_after_first_checkpoint, results, start_train
 from tests.conftest import TINY
 from tests.idx import write_mnist
 from vae.data import MNISTDataModule
 
-PROJECT = Path(__file__).resolve().parents[1]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.every_n_epochs=0"]
 
 
@@ -42,13 +38,6 @@ class ServedImages(L.Callback):
             torch.save(record, self.folder / f"rank{trainer.global_rank}.pt")
 
 
-def run_train(args: list[str], **popen) -> subprocess.Popen:
-    # its own process group: Lightning starts rank 1 as a child of rank 0, and both must die together
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args], cwd=PROJECT, start_new_session=True, text=True, **popen
-    )
-
-
 def finished(process: subprocess.Popen) -> None:
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]
@@ -62,7 +51,7 @@ def test_ranks_train_on_disjoint_shards_covering_the_split_and_draw_their_own_no
     run = [*DDP, f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *tiny, f"seed={seed}", "test=false"]
     # as in a shell where an earlier seeded run left PL_GLOBAL_SEED: Lightning seeds every rank from it
     env = {**os.environ, "PL_GLOBAL_SEED": "7"}
-    finished(run_train([*run, *served, f"hydra.run.dir={tmp_path / 'run'}"], stderr=subprocess.PIPE, env=env))
+    finished(start_train([*run, *served, f"hydra.run.dir={tmp_path / 'run'}"], stderr=subprocess.PIPE, env=env))
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     shards = [{bytes(image.flatten().tolist()) for image in rank["images"]} for rank in ranks]
@@ -75,24 +64,6 @@ def test_ranks_train_on_disjoint_shards_covering_the_split_and_draw_their_own_no
     assert len(training - shards[0] - shards[1]) == 0  # images neither did
     # each rank its own noise: the same draws on both would correlate their gradient noise
     assert ranks[0]["draw"] != ranks[1]["draw"]
-
-
-def results(run: Path) -> dict[str, float]:
-    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-    return {name: value for name, value in metrics.items() if not name.startswith("perf/")}
-
-
-def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path) -> None:
-    """SIGKILL to both ranks as soon as last.ckpt holds an epoch >= 1, i.e. while epoch 2 trains."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the run ended before it could be killed:\n{log.read_text()[-3000:]}"
-        last = run / "checkpoints" / "last.ckpt"
-        if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 1:
-            os.killpg(process.pid, signal.SIGKILL)
-            return
-        time.sleep(0.02)
-    raise AssertionError("no checkpoint appeared")
 
 
 @pytest.mark.slow
@@ -110,17 +81,17 @@ def test_killed_ddp_run_resumes_every_rank_s_noise_and_ends_like_an_unbroken_one
         f"paths.root_dir={tmp_path}",
     ]
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
-    finished(run_train([*overrides, f"hydra.run.dir={unbroken}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    finished(start_train([*overrides, f"hydra.run.dir={unbroken}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     saved = torch.load(unbroken / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["RNGState"]
     assert len(saved["ranks"]) == 2 and not torch.equal(saved["ranks"][0]["torch"], saved["ranks"][1]["torch"])
 
     log = tmp_path / "killed.log"  # a file, not a pipe: nothing reads a pipe while the run is watched
     with open(log, "w") as output:
-        process = run_train([*overrides, f"hydra.run.dir={killed}"], stdout=output, stderr=subprocess.STDOUT)
+        process = start_train([*overrides, f"hydra.run.dir={killed}"], stdout=output, stderr=subprocess.STDOUT)
         kill_after_first_checkpoint(process, killed, log)
     assert process.wait() == -9 and not (killed / "metrics.json").exists()
 
-    resumed = run_train([f"resume={killed}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    resumed = start_train([f"resume={killed}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
     assert "Restoring states from the checkpoint" in output

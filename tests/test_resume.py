@@ -1,42 +1,19 @@
 """A run killed mid-epoch resumes in its own folder and ends exactly like an unbroken one."""
 
-import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-import torch
 from omegaconf import OmegaConf
 
+from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
 from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
 from vae.utils.resume import resume_arguments
 
-PROJECT = Path(__file__).resolve().parents[1]
-
 
 def train_command(args: list[str]) -> list[str]:
     return [sys.executable, "train.py", *args]
-
-
-def results(run: Path) -> dict[str, float]:
-    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
-    return {name: value for name, value in metrics.items() if not name.startswith("perf/")}
-
-
-def kill_after_first_checkpoint(process: subprocess.Popen, run: Path) -> None:
-    """SIGKILL as soon as last.ckpt holds an epoch >= 1, i.e. while epoch 2 trains."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the run ended before it could be killed"
-        last = run / "checkpoints" / "last.ckpt"
-        if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 1:
-            process.kill()
-            return
-        time.sleep(0.02)
-    raise AssertionError("no checkpoint appeared")
 
 
 @pytest.mark.slow
@@ -57,12 +34,7 @@ def test_killed_run_resumes_in_its_folder_and_ends_like_an_unbroken_one(tmp_path
         train_command([*overrides, f"hydra.run.dir={unbroken}"]), cwd=PROJECT, check=True, capture_output=True
     )
 
-    process = subprocess.Popen(
-        train_command([*overrides, f"hydra.run.dir={killed}"]),
-        cwd=PROJECT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_train([*overrides, f"hydra.run.dir={killed}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_after_first_checkpoint(process, killed)
     assert process.wait() == -9 and not (killed / "metrics.json").exists()
     original_record = (killed / ".hydra" / "overrides.yaml").read_text()

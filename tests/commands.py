@@ -1,0 +1,41 @@
+"""train.py as users launch it, for tests that kill and resume real runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def start_train(args: list[str], **popen) -> subprocess.Popen:
+    """``python train.py args`` in its own process group: under DDP Lightning starts the other ranks as
+    children of rank 0, and a kill must reach them all."""
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args], cwd=PROJECT, start_new_session=True, text=True, **popen
+    )
+
+
+def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path | None = None) -> None:
+    """SIGKILL to the run's process group as soon as last.ckpt holds an epoch >= 1, i.e. while epoch 2 trains."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        output = f":\n{log.read_text()[-3000:]}" if log else ""
+        assert process.poll() is None, f"the run ended before it could be killed{output}"
+        last = run / "checkpoints" / "last.ckpt"
+        if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 1:
+            os.killpg(process.pid, signal.SIGKILL)
+            return
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def results(run: Path) -> dict[str, float]:
+    """The run's recorded validation and test metrics (timings left out: they differ between runs)."""
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    return {name: value for name, value in metrics.items() if not name.startswith("perf/")}
