@@ -10,6 +10,7 @@ import torch
 from tests.tensorboard_events import load_events
 from vae.likelihoods import Gaussian
 from vae.models import VAE, AutoEncoder
+from vae.models.base import ImageMean
 from vae.models.vae import reparameterize
 from vae.nets import ConvDecoder, ConvEncoder
 from vae.training import train
@@ -129,3 +130,13 @@ def test_kl_warmup_logs_its_weight_as_a_number_and_only_on_logging_steps(make_cf
     logged = [(event.step, event.value) for event in load_events(tmp_path).Scalars("train/kl_weight")]
     # 3 batches an epoch: the weight after s steps is (s / 3) / 2 epochs of warm-up
     assert logged == [(1, pytest.approx(1 / 6)), (3, pytest.approx(3 / 6)), (5, pytest.approx(5 / 6))]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_epoch_means_stay_exact_when_the_model_is_cast_to_half_precision(dtype):
+    # trainer.precision=bf16-true or 16-true casts the model, its metric states with it
+    mean = ImageMean().to(dtype)
+    for _ in range(625):  # 10,000 images of batches of 16 at 100 nats
+        mean.update(torch.tensor(100.0, dtype=dtype), 16)
+    mean.update(torch.tensor(3.0, dtype=dtype), 10_000)  # a batch as large as all the others
+    assert mean.compute().item() == pytest.approx((100 * 10_000 + 3 * 10_000) / 20_000)

@@ -38,15 +38,17 @@ class ImageMean(Metric):
 
     def __init__(self) -> None:
         super().__init__()
-        self.add_state("total", default=torch.zeros(()), dist_reduce_fx="sum")
-        self.add_state("images", default=torch.zeros(()), dist_reduce_fx="sum")
+        # float64 and int64 whatever the model's dtype: Lightning casts a bf16-true or 16-true model's
+        # floating states with it, and a half-precision sum of 5,000 images' losses would round or overflow
+        self.add_state("total", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("images", default=torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(self, value: torch.Tensor, images: int) -> None:
-        self.total += value.detach().float() * images
+        self.total = self.total.double() + value.detach().double() * images
         self.images += images
 
     def compute(self) -> torch.Tensor:
-        return self.total / self.images
+        return (self.total.double() / self.images).float()
 
 
 class LatentVariableModel(L.LightningModule):
