@@ -20,7 +20,7 @@ FACTORS: dict[str, list] = {
     "normalize": [False, True],
     "image_size": [28, 32],
     "loader": ["tensor", "torchvision"],
-    "precision": ["32-true", "bf16-mixed"],
+    "precision": ["32-true", "bf16-mixed", "bf16-true"],
     "processes": [1, 2],
     "evaluation": ["none", "cheap", "all"],
     "sampling": ["single", "mc2_warmup"],  # mc2_warmup: 2 samples of z per image, KL warm-up over half an epoch
@@ -52,8 +52,10 @@ REFUSED: list[tuple[dict, str]] = [
 
 
 def composes(run: dict) -> bool:
-    """Whether the run can be asked for at all: mc_samples and warm-up exist only for the VAE."""
-    return run["sampling"] == "single" or run["model"] == "vae"
+    """Whether the run can be asked for, and means what it says: mc_samples and warm-up exist only for
+    the VAE, and a GAN has no likelihood (it ignores the group: only the default stands for it)."""
+    sampling = run["sampling"] == "single" or run["model"] == "vae"
+    return sampling and (run["model"] != "gan" or run["likelihood"] == "bernoulli")
 
 
 def refused(run: dict) -> bool:
