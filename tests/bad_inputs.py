@@ -49,6 +49,12 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
         "likelihood.sigmoid_mean=True with data.normalize=True: the sigmoid keeps the Gaussian's mean in [0, 1]",
     ),
     (["experiment=small_mlp_mse", "data.normalize=true"], "validate", "likelihood.sigmoid_mean=True with data.norm"),
+    (
+        ["model=gan", "trainer.devices=2"],
+        "validate",
+        "trainer.strategy='auto': 2 processes (trainer.devices=2 x trainer.num_nodes=1) of this model need "
+        "ddp_find_unused_parameters_true; use trainer=ddp",
+    ),
     (["model=gan", "data.normalize=true"], "validate", "data.normalize=True with model=gan: the generator's pixels"),
     (["data.binarize=threshold"], "compose", "Invalid value 'threshold', expected one of [none, static, dynamic]"),
     (["data.loader=numpy"], "compose", "Invalid value 'numpy', expected one of [tensor, torchvision]"),

@@ -177,10 +177,17 @@ def _device_problems(cfg: DictConfig) -> list[str]:
         if count is not None and count > visible:
             return [f"trainer.devices={_show(devices)}: only {visible} GPU(s) visible here"]
     nodes, val_size = OmegaConf.select(cfg, "trainer.num_nodes", default=1), OmegaConf.select(cfg, "data.val_size")
-    if count is not None and at_least(1)(nodes) and at_least(1)(val_size) and val_size < count * nodes:
+    if count is None or not at_least(1)(nodes):
+        return []
+    processes = f"{count * nodes} processes (trainer.devices={_show(devices)} x trainer.num_nodes={nodes})"
+    if at_least(1)(val_size) and val_size < count * nodes:
         # validation shards are not padded with repeated images, so each process needs one of its own
-        processes = f"{count * nodes} processes (trainer.devices={_show(devices)} x trainer.num_nodes={nodes})"
         return [f"data.val_size={val_size}: must be at least the number of processes, {processes}"]
+    needed, strategy = OmegaConf.select(cfg, "model.ddp_strategy"), OmegaConf.select(cfg, "trainer.strategy")
+    if needed and count * nodes > 1 and strategy != needed:
+        # Lightning would pick plain DDP, which refuses the GAN's alternating backward passes
+        fix = f"use trainer=ddp, which takes it, or trainer.strategy={needed}"
+        return [f"trainer.strategy={_show(strategy or 'auto')}: {processes} of this model need {needed}; {fix}"]
     return []
 
 
