@@ -55,6 +55,11 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
         "trainer.strategy='auto': 2 processes (trainer.devices=2 x trainer.num_nodes=1) of this model need "
         "ddp_find_unused_parameters_true; use trainer=ddp",
     ),
+    (
+        ["model.monitor=val/elbo"],
+        "validate",
+        "model.monitor='val/elbo': must be one of ['val/loss', 'val/recon', 'val/kl'] for vae.models.VAE",
+    ),
     (["model=gan", "data.normalize=true"], "validate", "data.normalize=True with model=gan: the generator's pixels"),
     (["data.binarize=threshold"], "compose", "Invalid value 'threshold', expected one of [none, static, dynamic]"),
     (["data.loader=numpy"], "compose", "Invalid value 'numpy', expected one of [tensor, torchvision]"),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hydra
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -113,6 +114,7 @@ def validate(cfg: DictConfig) -> None:
         if lr is not ABSENT and not above(0)(lr):
             problems.append(f"model.optimizer.lr={_show(lr)}: must be a learning rate > 0")
     problems += _conv_problems(cfg) + _likelihood_problems(cfg) + _device_problems(cfg) + _precision_problems(cfg)
+    problems += _monitor_problems(cfg)
     if "trainer" in cfg:  # training's ckpt_path: evaluate.py's also takes folders, and checks them itself
         problems += _checkpoint_problems(cfg)
     if problems:
@@ -157,6 +159,18 @@ def _likelihood_problems(cfg: DictConfig) -> list[str]:
         fix = "use likelihood.sigmoid_mean=false, or data.normalize=false"
         return [f"likelihood.sigmoid_mean=True with data.normalize=True: {why}; {fix}"]
     return []
+
+
+def _monitor_problems(cfg: DictConfig) -> list[str]:
+    """model.monitor against what the model class logs where lower is better (its ``monitors``)."""
+    monitor, target = OmegaConf.select(cfg, "model.monitor"), OmegaConf.select(cfg, "model._target_")
+    if monitor is None or target is None:
+        return []
+    allowed = getattr(hydra.utils.get_class(target), "monitors", None)
+    if not allowed or monitor in allowed:
+        return []
+    why = "the best checkpoint, early stopping and the plateau scheduler keep its lowest value"
+    return [f"model.monitor={_show(monitor)}: must be one of {list(allowed)} for {target}; {why}"]
 
 
 def _device_problems(cfg: DictConfig) -> list[str]:

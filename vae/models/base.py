@@ -81,6 +81,9 @@ class LatentVariableModel(L.LightningModule):
     """
 
     scalar_terms: tuple[str, ...] = ("loss", "recon")  # the entries of loss_terms logged at each stage
+    # what model.monitor may name: logged validation values where lower is better (the checkpoint,
+    # early-stopping and plateau-scheduler configs keep the lowest); checked by vae.config.validate
+    monitors: tuple[str, ...] = ("val/loss", "val/recon")
     logs_kl_per_dim = False  # whether loss_terms has a kl_per_dim ``(D,)``, logged at validation
     watched_terms = ("recon", "kl", "loss")  # stop at the first NaN or infinite one (TrainingChecks)
     divergence_hint = "A lower optimizer.lr or model.kl_warmup_epochs may help."

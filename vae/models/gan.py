@@ -59,6 +59,7 @@ class GAN(L.LightningModule):
 
     has_encoder = False  # visual callbacks and the evaluation skip what needs codes of images
     watched_terms = ("d_loss", "g_loss")  # stop at the first NaN or infinite one (TrainingChecks)
+    monitors = ("val/fid",)  # what model.monitor may name (see LatentVariableModel.monitors)
     divergence_hint = "A lower model.optimizer.lr, model.label_smoothing or model.instance_noise may help."
 
     def __init__(

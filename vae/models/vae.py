@@ -33,6 +33,7 @@ class VAE(LatentVariableModel):
     """
 
     scalar_terms = ("loss", "recon", "kl", "elbo")
+    monitors = ("val/loss", "val/recon", "val/kl")  # not val/elbo: higher is better
     logs_kl_per_dim = True
 
     def __init__(
