@@ -16,7 +16,7 @@ class RNGState(L.Callback):
     dynamic binarization, DataLoader worker seeds; the data order has its own seeded generator).
     Every process seeds the run's seed when it starts, so under DDP all ranks would draw the same
     noise for their different images; :meth:`setup` reseeds each rank from the seed and its rank
-    before the sanity check. One process keeps the stream of the seed, as it always had.
+    before the sanity check. A single-process run keeps the stream of the seed, as it always had.
     The saved states are applied when training starts: after the sanity check, which draws noise
     of its own on every start.
 
