@@ -15,9 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from vae.callbacks import NonFiniteLossError
 from vae.config import ConfigError
 from vae.data.files import MNISTFileError, MNISTNotFoundError
-from vae.models import NonFiniteLossError
 from vae.training import train
 from vae.utils.resume import resume_arguments
 

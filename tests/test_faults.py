@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tests.conftest import TINY, compose_train
-from vae.models import NonFiniteLossError
+from vae.callbacks import NonFiniteLossError
 from vae.training import train
 from vae.utils.checkpoints import AtomicCheckpointIO
 

@@ -1,5 +1,5 @@
 """What watches training, kept out of the models: a NaN guard, a first-batch pixel check and the logging
-throttle; and the validation values each checkpoint was ranked by, saved in it."""
+throttle."""
 
 import lightning as L
 import torch
@@ -112,14 +112,3 @@ class TrainingChecks(L.Callback):
         first = bad.any() & (self._first_bad < 0)
         self._first_bad = torch.where(first, self._step, self._first_bad)
         self._bad_terms = torch.where(first, bad, self._bad_terms)
-
-
-class ValidationScores(L.Callback):
-    """Saves in every checkpoint the validation values of the epoch it holds, as ``checkpoint["validation"]``
-    (``{"val/loss": ...}``), so that the best checkpoint says what it scored: ``train`` reports those
-    values and returns the optimized one from them, the checkpoint that is tested and evaluated.
-    """
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        metrics = trainer.callback_metrics
-        checkpoint["validation"] = {name: float(value) for name, value in metrics.items() if name.startswith("val/")}
