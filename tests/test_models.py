@@ -4,6 +4,7 @@ import sys
 from functools import partial
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 
@@ -107,12 +108,20 @@ def test_saved_hyperparameters_are_plain_values():
 
 
 @pytest.mark.parametrize("model, name", [("vae", "train/loss"), ("gan", "train/d_loss")])
-def test_training_values_reach_the_logger_every_log_every_n_steps(make_cfg, tmp_path, model, name):
+def test_training_values_reach_the_logger_every_log_every_n_steps(make_cfg, tmp_path, monkeypatch, model, name):
     # 3 batches an epoch, 3 epochs: Lightning writes step values after batches 2, 4, 6 and 8 (1-based),
     # at steps 1, 3, 5 and 7; the models log them only then
+    calls, log = [], L.LightningModule.log
+
+    def counted(self, key, *args, **kwargs):
+        calls.append(key)
+        return log(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(L.LightningModule, "log", counted)
     small = ["model.latent_dim=4", "backbone.hidden_dims=[32]"]
     train(make_cfg(f"model={model}", *small, "trainer.max_epochs=3", "trainer.log_every_n_steps=2", "test=false"))
     assert [event.step for event in load_events(tmp_path).Scalars(name)] == [1, 3, 5, 7]
+    assert calls.count(name) == 4  # not 9: each self.log costs as much as a small model's step
 
 
 def test_kl_warmup_logs_its_weight_as_a_number_and_only_on_logging_steps(make_cfg, tmp_path, monkeypatch):
