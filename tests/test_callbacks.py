@@ -48,6 +48,14 @@ def test_event_file_holds_the_visuals_and_curves(make_cfg, tmp_path, model, back
         assert sorted(p.name for p in (tmp_path / "images" / name).glob("*.png")) == ["epoch_000.png", "epoch_001.png"]
     assert len(events.Scalars("val/loss")) == 2  # one point per epoch
     assert len(events.Scalars("train/loss")) == 2 * 3  # one per step (log_every_n_steps=1, 3 batches)
+    # every picture at the step of its epoch's validation: below the next epoch's checkpoint step,
+    # from which a resumed run purges events
+    val_steps = [event.step for event in events.Scalars("val/loss")]
+    assert val_steps == [2, 5]
+    for tag in IMAGES + figures:
+        assert [event.step for event in events.Images(tag)] == val_steps, tag
+    if model == "vae":
+        assert [event.step for event in events.Histograms("kl_per_dim")] == val_steps
 
 
 def test_drawing_pictures_does_not_change_training(mnist_root, tmp_path):
@@ -65,6 +73,10 @@ def test_every_n_epochs_and_the_final_draw(make_cfg, tmp_path):
     train(make_cfg("callbacks.every_n_epochs=2", "trainer.max_epochs=3"))
     pngs = sorted(p.name for p in (tmp_path / "images" / "prior_samples").glob("*.png"))
     assert pngs == ["epoch_001.png", "final.png"]  # the 2nd epoch by the schedule, then the end of training
+    events = load_events(tmp_path)
+    # after the 2nd epoch's validation (logged after 6 batches, at step 5), then after all 9 batches
+    assert [event.step for event in events.Images("images/prior_samples")] == [5, 9]
+    assert [event.step for event in events.Scalars("val/loss")][1] == 5
 
 
 class Recorder(VisualCallback):
@@ -82,20 +94,20 @@ class Recorder(VisualCallback):
 def test_drawing_happens_in_eval_mode_without_grad_and_restores_train_mode(fail):
     model, callback = VAE(latent_dim=2), Recorder(fail)
     model.train()
-    trainer = SimpleNamespace(global_step=7)
+    trainer = SimpleNamespace()
     if fail:
         with pytest.raises(RuntimeError):
-            callback._run(trainer, model, "epoch_000")
+            callback._run(trainer, model, "epoch_000", step=7)
     else:
-        callback._run(trainer, model, "epoch_000")
+        callback._run(trainer, model, "epoch_000", step=7)
     assert callback.seen == [(False, False)]
     assert model.training
 
 
 def test_prior_samples_decode_the_same_z_at_every_draw(tmp_path):
     model, callback = VAE(latent_dim=4), PriorSamples(n_samples=9)
-    trainer = SimpleNamespace(global_step=0, loggers=[], default_root_dir=str(tmp_path), datamodule=None)
-    callback._run(trainer, model, "first")
-    callback._run(trainer, model, "second")
+    trainer = SimpleNamespace(loggers=[], default_root_dir=str(tmp_path), datamodule=None)
+    callback._run(trainer, model, "first", step=0)
+    callback._run(trainer, model, "second", step=1)
     folder = tmp_path / "images" / "prior_samples"
     assert (folder / "first.png").read_bytes() == (folder / "second.png").read_bytes()

@@ -81,7 +81,9 @@ def test_a_few_steps_move_both_losses_and_make_samples(make_cfg, tmp_path):
     for name in ("train/d_loss", "train/g_loss"):
         values = [event.value for event in events.Scalars(name)]
         assert len(values) == 4 and len(set(values)) > 1, name  # logged every step, and moving
-    assert "images/prior_samples" in events.Tags()["images"]
+    # the loggers' step counts batches, not the 2 optimizer steps of each: samples at the validation's step
+    assert [event.step for event in events.Images("images/prior_samples")] == [3]
+    assert [event.step for event in events.Scalars("val/fid")] == [3]
     assert not (tmp_path / "images" / "reconstructions").exists()  # nothing to reconstruct with
 
     model = load_model(summary["best_checkpoint"], run_cfg=cfg)
@@ -112,6 +114,11 @@ def test_evaluation_measures_samples_and_says_there_is_no_likelihood(make_cfg, t
     last = tmp_path / "checkpoints" / "last.ckpt"
     again = evaluate_checkpoint(last, cfg.evaluation, torch.device("cpu"), str(mnist_root), run_cfg=cfg)
     assert again["samples/fid"] > 0
+    # on the training curves' axis: after the 4 batches trained (8 optimizer steps), twice
+    events = load_events(tmp_path)
+    assert result["step"] == again["step"] == 4
+    assert [event.step for event in events.Scalars("samples/fid")] == [4, 4]
+    assert [event.step for event in events.Images("eval/class_histogram")] == [4, 4]
 
 
 def test_a_non_finite_loss_stops_the_gan_and_names_its_terms(make_cfg, tmp_path):
@@ -164,5 +171,9 @@ def test_a_gan_killed_and_resumed_continues_its_curves_without_doubled_steps(mni
     resumed = subprocess.run([*TRAIN, f"resume={killed}"], cwd=PROJECT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    steps = [event.step for event in load_events(killed).Scalars("train/d_loss")]
-    assert steps == sorted(set(steps)) == [event.step for event in load_events(unbroken).Scalars("train/d_loss")]
+    resumed_events, unbroken_events = load_events(killed), load_events(unbroken)
+    steps = [event.step for event in resumed_events.Scalars("train/d_loss")]
+    assert steps == sorted(set(steps)) == [event.step for event in unbroken_events.Scalars("train/d_loss")]
+    # the samples drawn before the checkpoint survive its purge: one per epoch, at the validation's step
+    samples = [event.step for event in resumed_events.Images("images/prior_samples")]
+    assert samples == [event.step for event in unbroken_events.Images("images/prior_samples")] == [3, 7, 11]

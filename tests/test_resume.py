@@ -4,11 +4,14 @@ import subprocess
 import sys
 
 import pytest
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
+from tests.conftest import compose_train
 from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
+from vae.training import train
 from vae.utils.resume import resume_arguments
 
 
@@ -47,8 +50,13 @@ def test_killed_run_resumes_in_its_folder_and_ends_like_an_unbroken_one(tmp_path
     assert (killed / ".hydra" / "overrides.yaml").read_text() == original_record
     assert (killed / ".hydra" / "resumed" / "overrides.yaml").is_file()
     # one TensorBoard run, its curves continued: what the killed run logged past the checkpoint is purged
-    steps = [event.step for event in load_events(killed).Scalars("train/loss")]
-    assert steps == sorted(set(steps)) == [event.step for event in load_events(unbroken).Scalars("train/loss")]
+    resumed_events, unbroken_events = load_events(killed), load_events(unbroken)
+    steps = [event.step for event in resumed_events.Scalars("train/loss")]
+    assert steps == sorted(set(steps)) == [event.step for event in unbroken_events.Scalars("train/loss")]
+    # the pictures drawn up to the checkpoint survive its purge: one per epoch, as in the unbroken run
+    for tag in ("images/prior_samples", "images/reconstructions", "figures/kl_per_dim"):
+        pictures = [event.step for event in resumed_events.Images(tag)]
+        assert pictures == [event.step for event in unbroken_events.Images(tag)] and len(pictures) == 5, tag
 
 
 def test_resume_arguments_replay_the_run_s_own_overrides(tmp_path):
@@ -68,3 +76,35 @@ def test_resume_arguments_replay_the_run_s_own_overrides(tmp_path):
         resume_arguments([f"resume={tmp_path}", "trainer.max_epochs=20"])
     with pytest.raises(SystemExit, match="does not exist; give the folder of a run made by train.py"):
         resume_arguments([f"resume={tmp_path / 'nowhere'}"])
+
+
+def event_steps(run) -> dict[str, list[int]]:
+    """The steps of every scalar, picture and histogram of a run's TensorBoard events, by tag."""
+    events = load_events(run)
+    tags = events.Tags()
+    getters = {"scalars": events.Scalars, "images": events.Images, "histograms": events.Histograms}
+    return {tag: [event.step for event in get(tag)] for kind, get in getters.items() for tag in tags[kind]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("every", [1, 2])
+def test_a_run_resumed_from_its_checkpoint_has_every_event_of_an_unbroken_one(mnist_root, tmp_path, every):
+    # check_val_every_n_epoch=1: Lightning saves checkpoints at the end of the training epoch; 2: at
+    # the end of validation, before it counts the epoch's last batch (the checkpoint's
+    # _batches_that_stepped is one short). The stopped run's final pictures and test scalars,
+    # logged past the checkpoint, must be purged.
+    def run(folder, *overrides):
+        overrides = [f"trainer.check_val_every_n_epoch={every}", *overrides]
+        train(compose_train(overrides, tmp_path / folder, mnist_root))
+        GlobalHydra.instance().clear()
+
+    run("unbroken", "trainer.max_epochs=4")
+    run("resumed", "trainer.max_epochs=2")
+    run("resumed", "trainer.max_epochs=4", "ckpt_path=last")
+    resumed, unbroken = event_steps(tmp_path / "resumed"), event_steps(tmp_path / "unbroken")
+    if every == 2:  # Lightning replays the end of the checkpoint's epoch (on_train_epoch_end), whose
+        # values (epoch, perf/*) get a second point at the step before the checkpoint's
+        replayed = {tag for tag in unbroken if tag == "epoch" or tag.startswith("perf/")}
+        resumed = {tag: steps for tag, steps in resumed.items() if tag not in replayed}
+        unbroken = {tag: steps for tag, steps in unbroken.items() if tag not in replayed}
+    assert resumed == unbroken

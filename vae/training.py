@@ -14,6 +14,7 @@ from vae.config import ConfigError, validate
 from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
+from vae.utils.steps import checkpoint_step
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +136,8 @@ def _hide_events_after_the_checkpoint(cfg: DictConfig, output_dir: Path) -> None
     path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(str(ckpt_path))
     if ckpt_path is None or not path.is_file():
         return
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    # The loggers' step: the batches that stepped the optimizers. global_step counts optimizer steps,
-    # two a batch for the GAN (manual optimization with two optimizers).
-    epoch_loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
-    step = epoch_loop.get("_batches_that_stepped", checkpoint["global_step"])
+    # the first step the resumed run logs at: what the interrupted run logged from there on is stale
+    step = checkpoint_step(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
     for logger in (cfg.get("logger") or {}).values():
         if isinstance(logger, DictConfig) and str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
             with open_dict(logger):

@@ -10,6 +10,8 @@ from matplotlib.figure import Figure
 from torch.utils.data import Dataset
 from torchvision.utils import save_image
 
+from vae.utils.steps import batches_stepped
+
 
 def take(dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n`` items of ``dataset`` as ``(x, labels)`` tensors (fewer if it is shorter).
@@ -30,6 +32,10 @@ class VisualCallback(L.Callback):
     ``<run folder>/images/<name>/epoch_<NNN>.png`` (NNN the 0-based epoch, as in checkpoint
     names), or ``final.png`` for the draw at the end of training.
 
+    TensorBoard gets them at the loggers' step (:mod:`vae.utils.steps`): a draw after validation
+    at the step of that validation's scalars, so a run resumed from the epoch's checkpoint
+    (which purges events from the checkpoint's step on) keeps it.
+
     Args:
         every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
     """
@@ -38,7 +44,8 @@ class VisualCallback(L.Callback):
 
     def __init__(self, every_n_epochs: int = 1) -> None:
         self.every_n_epochs = every_n_epochs
-        self._drawn_at_step: int | None = None
+        self._drawn_after: int | None = None  # batches_stepped at the last draw
+        self.step = 0  # the loggers' step of the current draw
         self._png_name = ""  # of the current draw
         self._images: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -50,17 +57,20 @@ class VisualCallback(L.Callback):
         epoch = trainer.current_epoch
         if trainer.sanity_checking or self.every_n_epochs <= 0 or (epoch + 1) % self.every_n_epochs:
             return
-        self._run(trainer, pl_module, f"epoch_{epoch:03d}")
+        # Lightning logs the validation's scalars before it counts the batch that preceded it
+        # (the epoch's last, which always steps): one step below the batches that stepped
+        self._drawn_after = batches_stepped(trainer)
+        self._run(trainer, pl_module, f"epoch_{epoch:03d}", step=self._drawn_after - 1)
 
     @rank_zero_only
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._drawn_at_step != trainer.global_step:  # the last epoch was not drawn yet
-            self._run(trainer, pl_module, "final")
+        if self._drawn_after != batches_stepped(trainer):  # the last epoch was not drawn yet
+            self._run(trainer, pl_module, "final", step=batches_stepped(trainer))
 
-    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str) -> None:
+    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str, step: int) -> None:
         if self.needs_encoder and not getattr(pl_module, "has_encoder", True):
             return
-        self._png_name = png_name
+        self._png_name, self.step = png_name, step
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -68,7 +78,6 @@ class VisualCallback(L.Callback):
                 self.draw(trainer, pl_module)
         finally:
             pl_module.train(was_training)
-        self._drawn_at_step = trainer.global_step
 
     def fixed_images(self, dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``n`` items of ``dataset``, loaded at the first draw and reused at every other."""
@@ -97,10 +106,10 @@ class VisualCallback(L.Callback):
         grid = grid.float().clamp(0, 1).cpu()
         save_image(grid, self._png_path(trainer, tag))
         for tensorboard in self._tensorboards(trainer):
-            tensorboard.add_image(tag, grid, global_step=trainer.global_step)
+            tensorboard.add_image(tag, grid, global_step=self.step)
 
     def log_figure(self, trainer: L.Trainer, tag: str, figure: Figure) -> None:
         """Writes a matplotlib figure."""
         figure.savefig(self._png_path(trainer, tag), dpi=100)
         for tensorboard in self._tensorboards(trainer):
-            tensorboard.add_figure(tag, figure, global_step=trainer.global_step, close=False)
+            tensorboard.add_figure(tag, figure, global_step=self.step, close=False)

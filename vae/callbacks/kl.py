@@ -33,4 +33,4 @@ class KLPerDimension(VisualCallback):
         )
         self.log_figure(trainer, "figures/kl_per_dim", figure)
         for tensorboard in self._tensorboards(trainer):
-            tensorboard.add_histogram("kl_per_dim", kl, global_step=trainer.global_step)
+            tensorboard.add_histogram("kl_per_dim", kl, global_step=self.step)

@@ -16,6 +16,7 @@ from vae.evaluation.quality import latent_metrics, reconstruction_metrics, sampl
 from vae.metrics.classifier import load_classifier
 from vae.metrics.figures import confusion_figure, histogram_figure, robustness_figure
 from vae.utils import load_model
+from vae.utils.steps import checkpoint_step
 
 log = logging.getLogger(__name__)
 # Headline numbers: printed, and logged as TensorBoard scalars (they also fill the HPARAMS table).
@@ -85,7 +86,8 @@ def evaluate_checkpoint(
     reference = whole(data_module(run_cfg, binarize="none", normalize=False, image_size=28).test_dataset)[0]
     test = whole(served.test_dataset)  # (x, labels)
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
-    results = {"checkpoint": str(ckpt), "epoch": checkpoint["epoch"], "step": checkpoint["global_step"]}
+    # on the training curves' x-axis, at the batches the weights were trained on
+    results = {"checkpoint": str(ckpt), "epoch": checkpoint["epoch"], "step": checkpoint_step(checkpoint)}
     likelihood = getattr(model, "likelihood", None)
     results |= {"model": type(model).__name__, "likelihood": likelihood and likelihood.name}
     results["latent_dim"] = model.latent_dim
