@@ -90,6 +90,19 @@ def test_report_writes_markdown_and_figures(sweep):
     assert not (sweep / "sheet_reconstructions.png").exists()  # no run drew any
 
 
+def test_a_row_describes_the_best_checkpoint_and_older_runs_the_last_epoch(sweep):
+    # the best checkpoint (epoch 1) scored val/loss 108; the last epoch 111, as metrics records it
+    large = sweep / "vae-mlp-z10-b1_1"
+    summary = json.loads((large / "metrics.json").read_text())
+    summary |= {"best_epoch": 1, "best_metrics": {"val/loss": 108.0, "val/kl": 19.0}}
+    (large / "metrics.json").write_text(json.dumps(summary))
+    report(sweep)
+    with (sweep / "report.csv").open() as file:
+        rows = {row["run"]: row for row in csv.DictReader(file)}
+    assert float(rows["vae-mlp-z10-b1_1"]["val/loss"]) == 108.0  # the checkpoint test/* were measured on
+    assert float(rows["vae-mlp-z2-b1_0"]["val/loss"]) == 151.0  # no best_metrics recorded: the last epoch's
+
+
 def test_report_command_refuses_a_folder_without_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path)])

@@ -58,7 +58,9 @@ def find_runs(sweep: Path) -> list[Path]:
 
 def read_run(folder: Path) -> Run:
     """The run's status, settings and numbers; evaluation results (eval.json) take precedence over
-    those recorded at the end of training, being the later measurement."""
+    those recorded at the end of training, being the later measurement. A completed run's numbers
+    all describe its best checkpoint: test/* and the evaluation measure it, and val/* are the
+    values it was ranked by."""
     overrides = {
         o.key_or_group: o.get_value_element_as_str()
         for o in OverridesParser.create().parse_overrides(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
@@ -73,7 +75,10 @@ def read_run(folder: Path) -> Run:
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())
         run.status, run.error = summary["status"], summary.get("error", "")
-        run.metrics = {k: v for k, v in summary.get("metrics", {}).items() if k in METRICS}
+        # metrics holds the last epoch's val/*; best_metrics those of the best checkpoint (runs
+        # recorded before it was kept show the last epoch's)
+        best = {k: v for k, v in summary.get("best_metrics", {}).items() if k.startswith("val/")}
+        run.metrics = {k: v for k, v in (summary.get("metrics", {}) | best).items() if k in METRICS}
         run.n_params, run.wall_time_s = summary.get("n_params"), summary.get("wall_time_s")
         _add_evaluation(run, summary.get("best_checkpoint"))
     else:  # still running, or killed: what it has logged so far
