@@ -36,6 +36,8 @@ class EpochTimer(L.Callback):
             self._end = self._now(pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._images == 0:  # resuming from a checkpoint saved after validation, Lightning replays the
+            return  # end of that epoch, which this process never trained: there is nothing to time
         end = self._end if self._end > self._start else self._now(pl_module)  # stopped before the last batch
         figures = {"train_epoch_s": end - self._start, "images": float(self._images)}
         figures["images_per_s"] = self._images / figures["train_epoch_s"]
