@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -12,11 +13,11 @@ import torch
 
 from tests.conftest import TINY
 from tests.tensorboard_events import load_events
-from vae.callbacks import TrainingChecks
+from vae.callbacks import NonFiniteLossError, TrainingChecks
 from vae.config import ConfigError
 from vae.evaluation import evaluate_checkpoint
 from vae.losses import discriminator_loss, generator_loss
-from vae.models import GAN, NonFiniteLossError
+from vae.models import GAN
 from vae.training import train
 from vae.utils import load_model
 
@@ -165,10 +166,11 @@ def test_a_gan_killed_and_resumed_continues_its_curves_without_doubled_steps(mni
     args = [f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY, *GAN_TINY, "trainer.max_epochs=3"]
     kill = ["+callbacks.kill._target_=tests.helpers.KillAtStep", "+callbacks.kill.step=20"]
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
-    subprocess.run([*TRAIN, *args, f"hydra.run.dir={unbroken}"], cwd=PROJECT, check=True, capture_output=True)
-    died = subprocess.run([*TRAIN, *args, *kill, f"hydra.run.dir={killed}"], cwd=PROJECT, capture_output=True)
+    run = partial(subprocess.run, cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    run([*TRAIN, *args, f"hydra.run.dir={unbroken}"], check=True)
+    died = run([*TRAIN, *args, *kill, f"hydra.run.dir={killed}"])
     assert died.returncode == -9 and not (killed / "metrics.json").exists()
-    resumed = subprocess.run([*TRAIN, f"resume={killed}"], cwd=PROJECT, capture_output=True, text=True)
+    resumed = run([*TRAIN, f"resume={killed}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     resumed_events, unbroken_events = load_events(killed), load_events(unbroken)
