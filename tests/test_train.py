@@ -86,6 +86,14 @@ def test_trainer_options_compose(mnist_root, tmp_path, trainer, expected):
     assert cfg.trainer.precision == "bf16-mixed"
 
 
+def test_the_gan_s_config_names_the_ddp_it_needs_and_trainer_ddp_takes_it(mnist_root, tmp_path):
+    # each of its alternating backward passes leaves the other network without gradients, which plain
+    # DDP refuses (a GAN under DDP runs in tests/test_matrix.py: the pair model=gan, processes=2 is covered)
+    gan = compose_train(["model=gan", "trainer=ddp"], tmp_path, mnist_root, base=[])
+    assert gan.trainer.strategy == "ddp_find_unused_parameters_true"
+    assert compose_train(["trainer=ddp"], tmp_path, mnist_root, base=[]).trainer.strategy == "ddp"
+
+
 @pytest.mark.parametrize(("model", "monitor"), [("vae", "val/loss"), ("ae", "val/loss"), ("gan", "val/fid")])
 def test_the_model_config_says_what_ranks_checkpoints_and_the_callbacks_read_it(make_cfg, model, monitor):
     cfg = make_cfg(f"model={model}", "callbacks=[default,early_stopping]")
