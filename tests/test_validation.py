@@ -1,5 +1,6 @@
 """Bad inputs fail early with one clear message naming the key, the value and what is allowed."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,19 @@ def test_the_command_line_prints_one_message_exits_nonzero_and_leaves_no_half_ru
     typo = run_cli(["model.latent_dim=abc", f"hydra.run.dir={tmp_path / 'typo'}"])
     assert typo.returncode == 1 and "full_key: model.latent_dim" in typo.stderr
     assert not (tmp_path / "typo").exists()  # caught while composing: no folder at all
+
+
+@pytest.mark.slow
+def test_ddp_inside_a_local_multirun_is_refused_before_anything_starts(mnist_root, tmp_path):
+    # Lightning would start each extra process by running the command line again: the whole sweep again
+    sweep = tmp_path / "sweep"
+    paths = [f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(["-m", "trainer=ddp", "trainer.devices=2", "model.latent_dim=2,3", *TINY, *paths])
+    assert result.returncode != 0
+    summaries = [json.loads(path.read_text()) for path in sorted(sweep.glob("*/metrics.json"))]
+    message = "2 processes (trainer.devices=2 x trainer.num_nodes=1) in a multirun on this machine (BasicLauncher)"
+    assert len(summaries) == 2 and all(s["status"] == "failed" and message in s["error"] for s in summaries)
+    assert not list(sweep.rglob("*.ckpt")) and not list(sweep.rglob("*ddp_process_1*"))
 
 
 def test_docs_list_every_bad_input_tried():

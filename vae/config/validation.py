@@ -13,6 +13,8 @@ from typing import Any
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vae.nets.conv import feature_shape
@@ -202,7 +204,19 @@ def _device_problems(cfg: DictConfig) -> list[str]:
         # Lightning would pick plain DDP, which refuses the GAN's alternating backward passes
         fix = f"use trainer=ddp, which takes it, or trainer.strategy={needed}"
         return [f"trainer.strategy={_show(strategy or 'auto')}: {processes} of this model need {needed}; {fix}"]
-    return []
+    return _sweep_problems(count * nodes, processes)
+
+
+def _sweep_problems(count: int, processes: str) -> list[str]:
+    """DDP inside a multirun of a local launcher: Lightning starts each extra process by running the
+    command line again, which would start the whole sweep again in it. SLURM starts the processes itself."""
+    if count <= 1 or not HydraConfig.initialized():
+        return []
+    launcher = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default=""))
+    if HydraConfig.get().mode != RunMode.MULTIRUN or launcher.endswith("SlurmLauncher"):
+        return []
+    fix = "run DDP jobs one at a time (python train.py trainer=ddp ..., without -m), or use hydra/launcher=slurm"
+    return [f"{processes} in a multirun on this machine ({launcher.rsplit('.', 1)[-1]}): not supported; {fix}"]
 
 
 def _precision_problems(cfg: DictConfig) -> list[str]:
