@@ -1,8 +1,11 @@
 """A run killed mid-epoch resumes in its own folder and ends exactly like an unbroken one."""
 
+import json
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
@@ -111,3 +114,24 @@ def test_a_run_resumed_from_its_checkpoint_has_every_event_of_an_unbroken_one(mn
         # own "epoch" value gets a second point at the step before the checkpoint's
         resumed, unbroken = ({tag: steps for tag, steps in r.items() if tag != "epoch"} for r in (resumed, unbroken))
     assert resumed == unbroken
+
+
+@pytest.mark.parametrize("original", ["kept", "removed"])
+def test_a_moved_run_folder_resumes_from_its_own_checkpoints(mnist_root, tmp_path, original):
+    # epoch 1 validates with its decoder spoiled, so the best is epoch 0, saved before the move
+    spoil = ["+callbacks.spoil._target_=tests.helpers.SpoilValidation", "+callbacks.spoil.epoch=1"]
+    train(compose_train(["trainer.max_epochs=2", *spoil], tmp_path / "first", mnist_root))
+    shutil.copytree(tmp_path / "first", tmp_path / "moved")
+    kept = {path.name: path.read_bytes() for path in (tmp_path / "first" / "checkpoints").iterdir()}
+    if original == "removed":
+        shutil.rmtree(tmp_path / "first")
+    moved = tmp_path / "moved"
+    resume = [f"ckpt_path={moved / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=3", *spoil]
+    train(compose_train(resume, moved, mnist_root))
+    summary = json.loads((moved / "metrics.json").read_text())
+    # the best of all three epochs, tested from the moved folder, not from (or missing in) the first one
+    losses = [event.value for event in load_events(moved).Scalars("val/loss")]
+    assert Path(summary["best_checkpoint"]).parent == moved / "checkpoints"
+    assert summary["best_epoch"] == losses.index(min(losses)) != 1
+    if original == "kept":  # and the first folder's files are left as they were
+        assert {path.name: path.read_bytes() for path in (tmp_path / "first" / "checkpoints").iterdir()} == kept

@@ -1,5 +1,6 @@
 """Callbacks: what is drawn into TensorBoard, how fast training goes and what watches it, kept out of the models."""
 
+from vae.callbacks.checkpoint import RunCheckpoint
 from vae.callbacks.checks import NonFiniteLossError, TrainingChecks
 from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
 from vae.callbacks.kl import KLPerDimension
@@ -17,6 +18,7 @@ __all__ = [
     "NonFiniteLossError",
     "PriorSamples",
     "RNGState",
+    "RunCheckpoint",
     "Reconstructions",
     "TrainingChecks",
     "ValidationScores",
