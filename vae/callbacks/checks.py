@@ -5,6 +5,7 @@ import lightning as L
 import torch
 
 from vae.config.validation import ConfigError
+from vae.utils.steps import batches_stepped
 
 NOT_FOUND = -(2**62)  # the negated step of "no bad step", below any real one
 
@@ -53,25 +54,18 @@ class TrainingChecks(L.Callback):
         self._bad_terms: torch.Tensor | None = None  # on the device: which watched terms were bad at it
 
     @staticmethod
-    def logs_now(trainer: L.Trainer, pl_module: L.LightningModule, batch_idx: int) -> bool:
-        """Whether Lightning writes the step values logged in training batch ``batch_idx`` to the loggers.
+    def logs_now(trainer: L.Trainer) -> bool:
+        """Whether Lightning writes the step values logged in the current training batch to the loggers.
 
         Lightning writes them after batch n (1-based) of the run when ``n % log_every_n_steps == 0``
-        (``_LoggerConnector.should_update_logs``), counting the batches that stepped the optimizers, once
-        per batch even with two optimizers: the global step under automatic optimization, the batch
-        count under manual (the GAN's global step counts both of its optimizers' steps). It also writes
-        them whenever ``trainer.should_stop`` is set.
+        (``_LoggerConnector.should_update_logs``), counting the batches that stepped the optimizers
+        (:func:`vae.utils.steps.batches_stepped`: before this batch, the ones done). It also writes them
+        whenever ``trainer.should_stop`` is set.
         """
         every = trainer.log_every_n_steps
         if trainer.fast_dev_run or trainer.should_stop:
             return True
-        if every <= 0:
-            return False
-        if pl_module.automatic_optimization:
-            done = trainer.global_step
-        else:
-            done = trainer.current_epoch * trainer.num_training_batches + batch_idx
-        return (done + 1) % every == 0
+        return every > 0 and (batches_stepped(trainer) + 1) % every == 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._watched = tuple(getattr(pl_module, "watched_terms", self._watched))
@@ -85,7 +79,7 @@ class TrainingChecks(L.Callback):
             if needs is not None:
                 check_pixel_range(batch[0], *needs)
         self._step = trainer.global_step
-        pl_module.log_training_values = self.logs_now(trainer, pl_module, batch_idx)
+        pl_module.log_training_values = self.logs_now(trainer)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int):
         self._note(outputs)
