@@ -21,7 +21,9 @@ def protocol_images(model: VAE, run_cfg: DictConfig, served) -> tuple[torch.Tens
     """
     size = f"{served.image_size}x{served.image_size}"
     if model.likelihood.name == "bernoulli":
-        fixed = data_module(run_cfg, binarize="static", normalize=False)
+        # the run's own test images when it served that draw unstandardized; else the draw rebuilt
+        binary = served.binarize != "none" and not served.normalize
+        fixed = served if binary else data_module(run_cfg, binarize="static", normalize=False)
         draw = f"the data module's fixed test draw (data.split_seed={fixed.split_seed})"
         served_alike = "the images the trainer tests on under data.binarize=static or dynamic"
         return whole(fixed.test_dataset)[0], f"test images at {size} binarized once, {draw}, {served_alike}", False

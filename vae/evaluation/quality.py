@@ -3,6 +3,7 @@
 import torch
 from omegaconf import DictConfig
 
+from vae.evaluation.data import whole
 from vae.metrics.classifier import classifier_card
 from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
@@ -20,7 +21,7 @@ def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: Di
         posteriors = [model.encode(batch.to(model.device)) for batch in x.split(1000)]  # (mu, logvar) pairs
         mu, logvar = (torch.cat([p[i] for p in posteriors]).cpu() for i in (0, 1))
         result["kl_per_dim"] = kl_per_dimension(mu, logvar).tolist()
-    train_x, train_labels = served.train_dataset[torch.arange(len(served.train_dataset))]
+    train_x, train_labels = whole(served.train_dataset)
     result["test/knn_accuracy"] = knn_accuracy(model.encode_all(train_x), train_labels, codes, labels, evaluation.knn_k)
     result["test/silhouette"] = silhouette(codes, labels, evaluation.silhouette_sample, evaluation.seed)
     return result
