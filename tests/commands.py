@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,21 @@ def start_train(args: list[str], **popen) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "train.py", *args], cwd=PROJECT, start_new_session=True, text=True, **popen
     )
+
+
+def run_in_group(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    """``command`` in the project folder and its own process group, stdout and stderr together in
+    ``stdout``; on a timeout (a hung rank) the whole group is killed and the test fails."""
+    process = subprocess.Popen(
+        command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )  # Lightning starts the other ranks as its children
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"no result after {timeout} s, a rank hung:\n{output[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, output)
 
 
 def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path | None = None) -> None:

@@ -6,8 +6,6 @@ a checkpoint on that many processes (Lightning starts the others by running the 
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,33 +16,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from tests.commands import run_in_group
 from tests.conftest import TINY
 from vae.models.gan import fid_noise
 from vae.training import train
 from vae.utils import load_model
 
-PROJECT = Path(__file__).resolve().parents[1]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
-
-
-def run(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    """``command`` in the project folder; on a timeout (a hung rank) its whole process group is killed."""
-    process = subprocess.Popen(
-        command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )  # Lightning starts the other ranks as its children
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"no result after {timeout} s, a rank hung:\n{output[-3000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, output)
 
 
 def run_ddp(args: list[str], mnist_root: Path, run_dir: Path) -> subprocess.CompletedProcess:
     """train.py on 2 CPU processes, writing into ``run_dir``."""
     paths = [f"data.root={mnist_root}", f"paths.root_dir={run_dir.parent}", f"hydra.run.dir={run_dir}"]
-    return run([sys.executable, "train.py", *DDP, *paths, *TINY, *args])
+    return run_in_group([sys.executable, "train.py", *DDP, *paths, *TINY, *args])
 
 
 def test_ranks_draw_different_fid_samples_and_the_same_at_every_epoch():
@@ -92,7 +76,7 @@ def test_test_values_are_the_same_on_one_two_and_three_processes(make_cfg, tmp_p
     measure_test_values(str(checkpoint), str(summary), 1, str(tmp_path / "1.json"))
     for devices in (2, 3):
         out = tmp_path / f"{devices}.json"
-        result = run(
+        result = run_in_group(
             [sys.executable, "-m", "tests.test_ddp_models", str(checkpoint), str(summary), str(devices), str(out)]
         )
         assert result.returncode == 0, result.stdout[-3000:]

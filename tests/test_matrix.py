@@ -10,16 +10,14 @@ users launch them.
 import json
 import logging
 import math
-import os
-import signal
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests import matrix
-from tests.commands import start_train
+from tests.commands import run_in_group
 from tests.conftest import TINY, compose_train
 from vae.config import ConfigError
 from vae.training import train
@@ -60,14 +58,9 @@ def run_in_process(overrides: list[str], run_dir: Path, mnist_root: Path) -> str
 def run_as_command(overrides: list[str], run_dir: Path, mnist_root: Path) -> str:
     """``python train.py`` with its ranks in one process group, all killed if it hangs; returns its output."""
     paths = [f"data.root={mnist_root}", f"paths.root_dir={run_dir.parent}", f"hydra.run.dir={run_dir}"]
-    process = start_train([*TINY, *overrides, *paths], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        output, _ = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, output[-3000:]
-    return output
+    result = run_in_group([sys.executable, "train.py", *TINY, *overrides, *paths])
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
 
 
 @pytest.mark.slow
