@@ -89,6 +89,12 @@ class TensorLoader:
     images so that every process runs the same number of steps; evaluation shards are not, so
     that every image counts once. One process without shuffling serves the indices in order.
 
+    The loader is stateful (Lightning saves :meth:`state_dict` in every checkpoint): it counts the
+    batches of the current epoch it has served, and after :meth:`load_state_dict` its next
+    iteration skips that many batches of the same epoch's order, so that a run resumed from a
+    checkpoint saved mid-epoch (on SIGTERM) trains on the batches an unbroken run would have.
+    Skipped batches are not converted, so they draw no random numbers (dynamic binarization).
+
     Args:
         dataset: the images, on the device the batches should be on.
         batch_size: images per batch (the last batch may be smaller).
@@ -121,11 +127,32 @@ class TensorLoader:
         else:  # the sampler Lightning recognizes as unshuffled (e.g. when overfitting)
             self.sampler = SequentialSampler(indices)
         self.batch_sampler = None  # Lightning looks for one beside `sampler`
+        self._served = 0  # batches of the current epoch handed out
+        self._skip = 0  # batches the next iteration skips: those a restored run had served
 
     def __len__(self) -> int:
-        return math.ceil(len(self.sampler) / self.batch_size)
+        return math.ceil(len(self.sampler) / self.batch_size)  # the whole epoch, also when resuming mid-epoch
 
     def __iter__(self):
+        # The skip belongs to the first iterator made after load_state_dict, taken now: when a restored
+        # epoch is already over, Lightning makes that iterator but never advances it, and the next
+        # epoch's iterator must be whole.
+        skip, self._skip = self._skip, 0
+        self._served = skip
+        return self._batches(skip)
+
+    def _batches(self, skip: int):
+        # The order is drawn at the first batch, not in __iter__: Lightning makes the iterator of a
+        # resumed epoch before it calls sampler.set_epoch.
         order = torch.tensor(list(self.sampler), device=self.images.labels.device)
-        for index in order.split(self.batch_size):
+        for index in order.split(self.batch_size)[skip:]:
+            self._served += 1  # before the yield: the batch counts once it is handed out
             yield self.images[index]
+
+    def state_dict(self) -> dict[str, int]:
+        """How many batches of the current epoch were served (saved in checkpoints by Lightning)."""
+        return {"served": self._served}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Makes the next iteration skip the batches a saved run had served of its epoch."""
+        self._skip = state_dict["served"]
