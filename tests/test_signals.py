@@ -1,8 +1,37 @@
 """A run stopped by SIGTERM (as SLURM stops a job) saves where it was mid-epoch and continues as if unbroken."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
 import torch
 
+from tests.commands import results, run_in_group, start_train
+from tests.idx import write_mnist
+from tests.tensorboard_events import load_events
 from vae.data.tensors import ImageTensors, TensorLoader
+
+
+class PauseForSigterm(L.Callback):
+    """Test helper (``+callbacks.pause``): after training step ``step``, writes ``<run>/paused`` and waits
+    for SIGTERM, so that a signal sent from outside lands at a known step however fast training goes.
+    A run resumed after that step (its command line replays this callback) never pauses."""
+
+    def __init__(self, step: int, timeout: float = 60.0) -> None:
+        self.step, self.timeout = step, timeout
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step:
+            return
+        (Path(trainer.default_root_dir) / "paused").touch()
+        deadline = time.monotonic() + self.timeout
+        while not trainer.received_sigterm and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def ids(n: int) -> ImageTensors:
@@ -47,3 +76,65 @@ def test_a_state_restored_but_not_iterated_is_not_carried_into_the_next_epoch():
     resumed.load_state_dict({"served": 3})
     iter(resumed)
     assert len(served(resumed)) == 3
+
+
+BATCHES = 20  # per epoch: 320 training images in batches of 16
+
+
+def tiny_run(tmp_path: Path) -> list[str]:
+    write_mnist(tmp_path / "data", n_train=420, n_test=100)
+    return [
+        f"data.root={tmp_path / 'data'}",
+        "data.verify=header",
+        "data.val_size=100",
+        "data.batch_size=16",
+        "data.num_workers=0",
+        "data.binarize=dynamic",  # noise drawn by the loader: skipped batches must draw none
+        "trainer.max_epochs=2",
+        "trainer.accelerator=cpu",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
+        "trainer.log_every_n_steps=1",  # a train/loss event at every step, to find doubled ones
+        f"paths.root_dir={tmp_path}",
+    ]
+
+
+def signal_when_paused(process: subprocess.Popen, run: Path, timeout: float = 120) -> None:
+    """SIGTERM to the run's process group, as a scheduler sends it, once the run has paused."""
+    deadline = time.monotonic() + timeout
+    while not (run / "paused").is_file():
+        assert process.poll() is None, f"the run ended before it paused:\n{process.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, "the run never paused"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_mid_epoch_continues_like_an_unbroken_one(tmp_path):
+    overrides = tiny_run(tmp_path)
+    unbroken, stopped = tmp_path / "unbroken", tmp_path / "stopped"
+    step = BATCHES + 7  # in the second epoch
+    pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    # the unbroken run beside the stopped one: two processes on two cores
+    running = start_train([*overrides, f"hydra.run.dir={unbroken}"], **pipes)
+    process = start_train([*overrides, *pause, f"hydra.run.dir={stopped}"], **pipes)
+    signal_when_paused(process, stopped)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode in (0, 143), output[-3000:]  # TODO 143 once training.py exits so
+    last = stopped / "checkpoints" / "last.ckpt"
+    line = f"SIGTERM: saved {last} at epoch 1, batch 7 of {BATCHES}, step {step}"
+    assert line in (stopped / "train.log").read_text()
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["global_step"] == step and step % BATCHES != 0  # mid-epoch
+    assert checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"] == 7
+    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"served": 7}]  # TensorLoader's
+    states = [state for key, state in checkpoint["callbacks"].items() if "'monitor': None" in key]
+    assert [state["best_model_path"] for state in states] == [str(last)]  # where train() looks for it
+
+    resumed = run_in_group([sys.executable, "train.py", f"resume={stopped}"], timeout=120)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert running.wait(timeout=120) == 0, running.stdout.read()[-3000:]
+    assert results(stopped) == results(unbroken)  # the same numbers, to the last bit
+    steps = [event.step for event in load_events(stopped).Scalars("train/loss")]
+    assert steps == sorted(set(steps)) == [event.step for event in load_events(unbroken).Scalars("train/loss")]
