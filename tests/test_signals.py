@@ -1,5 +1,6 @@
 """A run stopped by SIGTERM (as SLURM stops a job) saves where it was mid-epoch and continues as if unbroken."""
 
+import json
 import os
 import signal
 import subprocess
@@ -132,8 +133,15 @@ def test_a_run_stopped_by_sigterm_mid_epoch_continues_like_an_unbroken_one(tmp_p
     states = [state for key, state in checkpoint["callbacks"].items() if "'monitor': None" in key]
     assert [state["best_model_path"] for state in states] == [str(last)]  # where train() looks for it
 
+    started = time.monotonic()
     resumed = run_in_group([sys.executable, "train.py", f"resume={stopped}"], timeout=120)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
+    # the continued epoch is timed from where this process started it, not from 0
+    assert (
+        0
+        < json.loads((stopped / "metrics.json").read_text())["metrics"]["perf/train_epoch_s"]
+        < time.monotonic() - started
+    )
     assert running.wait(timeout=120) == 0, running.stdout.read()[-3000:]
     assert results(stopped) == results(unbroken)  # the same numbers, to the last bit
     steps = [event.step for event in load_events(stopped).Scalars("train/loss")]

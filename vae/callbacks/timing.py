@@ -26,6 +26,11 @@ class EpochTimer(L.Callback):
             torch.cuda.synchronize(pl_module.device)
         return time.perf_counter()
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run resumed mid-epoch (from a checkpoint saved on SIGTERM) gets no on_train_epoch_start for
+        # the epoch it continues: time the batches this process trains of it, from here
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._images = 0
         self._start = self._now(pl_module)
