@@ -1,6 +1,7 @@
 """A run stopped by SIGTERM (as SLURM stops a job) saves where it was mid-epoch and continues as if unbroken."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,11 +12,15 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 
 from tests.commands import results, run_in_group, start_train
+from tests.conftest import compose_train
 from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
+from vae.callbacks import RunCheckpoint
 from vae.data.tensors import ImageTensors, TensorLoader
+from vae.training import train
 
 
 class PauseForSigterm(L.Callback):
@@ -77,6 +82,56 @@ def test_a_state_restored_but_not_iterated_is_not_carried_into_the_next_epoch():
     resumed.load_state_dict({"served": 3})
     iter(resumed)
     assert len(served(resumed)) == 3
+
+
+class SendSigterm(L.Callback):
+    """Test helper (``+callbacks.sigterm``): SIGTERM to this very process after training step ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler notes it; the loop stops after this batch
+
+
+def sigterm_at(step: int) -> list[str]:
+    return ["+callbacks.sigterm._target_=tests.test_signals.SendSigterm", f"+callbacks.sigterm.step={step}"]
+
+
+def stop(overrides: list[str], run: Path, mnist_root: Path) -> None:
+    """Trains in this process until SIGTERM, which ends train() as it ends the program."""
+    with pytest.raises(SystemExit):
+        train(compose_train(overrides, run, mnist_root))
+    GlobalHydra.instance().clear()
+
+
+def test_the_torchvision_loader_resumed_mid_epoch_finishes_the_epoch_with_a_new_pass(mnist_root, tmp_path):
+    # A DataLoader keeps no state: Lightning starts the epoch's batches again and stops after those it
+    # had left (3 a limited epoch here), which is not an unbroken run's numbers but must not fail.
+    overrides = ["data.loader=torchvision", "trainer.max_epochs=2"]
+    stop([*overrides, *sigterm_at(4)], tmp_path, mnist_root)  # epoch 1, batch 1 of 3
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    with pytest.warns(UserWarning, match="ended before the epoch ended and your dataloader is not resumable"):
+        train(compose_train([*overrides, "ckpt_path=last"], tmp_path, mnist_root))
+    GlobalHydra.instance().clear()
+    assert torch.load(last, weights_only=True)["global_step"] == 6  # two epochs of three steps
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_sigterm_after_an_epoch_s_last_batch_leaves_the_epoch_to_be_trained_again(mnist_root, tmp_path, caplog):
+    # Its validation has run by then and its epoch-end checkpoints not: a checkpoint here would resume
+    # without the validation scores they rank by
+    with caplog.at_level(logging.INFO, logger="vae.callbacks.checkpoint"):
+        stop(["trainer.max_epochs=2", *sigterm_at(3)], tmp_path, mnist_root)  # the last of epoch 0's 3 batches
+    assert "SIGTERM at the end of epoch 0: no checkpoint written; last one: none" in caplog.text
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+def test_only_a_checkpoint_without_a_monitor_saves_on_sigterm(tmp_path):
+    with pytest.raises(ValueError, match="save_on_sigterm is for a checkpoint without a monitor"):
+        RunCheckpoint(dirpath=tmp_path, monitor="val/loss", save_on_sigterm=True)
 
 
 BATCHES = 20  # per epoch: 320 training images in batches of 16

@@ -26,6 +26,13 @@ class MNISTDataModule(L.LightningDataModule):
     binarization run on the batch. ``torchvision`` is the classic per-image path: a
     ``DataLoader`` over torchvision's dataset, one PIL image and transform at a time.
 
+    Only the ``tensor`` path continues exactly from a checkpoint saved mid-epoch (on SIGTERM): its
+    loader saves how many batches of the epoch it served and skips them when restored. A
+    ``DataLoader`` has no such state (its sampler's and workers' positions are not saved), so
+    Lightning, with a warning, starts that epoch's batches again (a fresh shuffle in one process, the
+    epoch's order under DDP) and stops after as many as the epoch had left: some images of that
+    epoch are trained twice and others not at all.
+
     Args:
         root: folder holding ``MNIST/raw/``; default ``$VAE_DATA_DIR``, else ``data/``.
             Missing files are downloaded into it by :meth:`prepare_data`.
