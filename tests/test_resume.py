@@ -43,7 +43,8 @@ def test_killed_run_resumes_in_its_folder_and_ends_like_an_unbroken_one(tmp_path
 
     process = start_train([*overrides, f"hydra.run.dir={killed}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kill_after_first_checkpoint(process, killed)
-    assert process.wait() == -9 and not (killed / "metrics.json").exists()
+    assert process.wait() == -9
+    assert json.loads((killed / "metrics.json").read_text())["status"] == "running"  # what a kill leaves
     original_record = (killed / ".hydra" / "overrides.yaml").read_text()
 
     resumed = subprocess.run(train_command([f"resume={killed}"]), cwd=PROJECT, capture_output=True, text=True)
@@ -78,8 +79,21 @@ def test_resume_arguments_replay_the_run_s_own_overrides(tmp_path):
     assert resume_arguments(["model=ae"]) == ["model=ae"]
     with pytest.raises(SystemExit, match="give no other arguments"):
         resume_arguments([f"resume={tmp_path}", "trainer.max_epochs=20"])
-    with pytest.raises(SystemExit, match="does not exist; give the folder of a run made by train.py"):
+    with pytest.raises(SystemExit, match="exists; give the folder of a run or of a sweep made by train.py"):
         resume_arguments([f"resume={tmp_path / 'nowhere'}"])
+
+
+def test_resume_arguments_of_a_sweep_folder_run_the_sweep_again_into_it(tmp_path):
+    hydra_overrides = [f"hydra.sweep.dir={tmp_path / 'elsewhere'}", "hydra.mode=MULTIRUN", "hydra/launcher=parallel"]
+    recorded = {"hydra": {"overrides": {"hydra": hydra_overrides, "task": ["model.latent_dim=2,3", "seed=1"]}}}
+    OmegaConf.save(OmegaConf.create(recorded), tmp_path / "multirun.yaml")
+    assert resume_arguments([f"resume={tmp_path}"]) == [
+        "-m",
+        "hydra/launcher=parallel",  # the launcher it ran with
+        "model.latent_dim=2,3",
+        "seed=1",
+        f"hydra.sweep.dir={tmp_path}",  # its folder where it is now
+    ]
 
 
 def event_steps(run) -> dict[str, list[int]]:

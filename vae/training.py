@@ -2,17 +2,24 @@
 
 import json
 import logging
+import signal
 import time
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae.config import ConfigError, validate
 from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
+from vae.sweep.folders import describe, move_aside, recorded
+from vae.sweep.pruning import trial_pruning
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 from vae.utils.steps import checkpoint_step
 
@@ -52,13 +59,23 @@ def train(cfg: DictConfig) -> float | None:
     """
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
-    trainer = None
+    trainer, history = None, {}
     try:
         validate(cfg)  # before anything is built or written
+        if _in_a_sweep():
+            skipped = _continue_in_folder(cfg, output_dir)
+            if skipped is not None:
+                return skipped[0]
+        history = _resumed_from(cfg, output_dir)
+        if rank_zero_only.rank == 0:  # says what runs here, so a sweep continued into the folder knows it
+            _record(cfg, output_dir, started, "running", {}, **history)
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True)
         _hide_events_after_the_checkpoint(cfg, output_dir)
         datamodule, model, trainer = build(cfg)
+        pruning = trial_pruning(cfg)
+        if pruning is not None:
+            trainer.callbacks.append(pruning)
         n_params = sum(p.numel() for p in model.parameters())
         log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
         log.info(f"Run {cfg.run_name}: writing to {output_dir}")
@@ -67,6 +84,12 @@ def train(cfg: DictConfig) -> float | None:
         metrics = _final_metrics(trainer)  # the last epoch's, taken now: testing resets them
         best_checkpoint, _ = _checkpoints(trainer)
         best = _best_scores(best_checkpoint) if trainer.is_global_zero else {}
+        if pruning is not None and pruning.pruned:
+            if trainer.is_global_zero:
+                _record(cfg, output_dir, started, "pruned", metrics, n_params=n_params, **history, **best)
+                log.info(f"Run {cfg.run_name} pruned after epoch {pruning.pruned_epoch}: {pruning.reason}")
+                return _optimized_value(cfg, metrics)
+            return None
         if cfg.get("test"):
             trainer.test(model, datamodule=datamodule, ckpt_path=best_checkpoint or None)
             metrics.update(_final_metrics(trainer))
@@ -74,22 +97,76 @@ def train(cfg: DictConfig) -> float | None:
             device = trainer.strategy.root_device
             results = evaluate_checkpoint(Path(best_checkpoint), cfg.evaluation, device, run_cfg=cfg)
             metrics.update({name: results[name] for name in SCALARS if results.get(name) is not None})
+    except SIGTERMException:
+        # A scheduler's warning before a kill (SLURM, preemption): the run saved last.ckpt at this step
+        # (vae.callbacks) and is recorded as interrupted, so resume= or the requeued job continues it.
+        if trainer.is_global_zero:
+            _, last = _checkpoints(trainer)
+            _record(cfg, output_dir, started, "interrupted", _final_metrics(trainer), last_checkpoint=last, **history)
+            log.warning(f"Run {cfg.run_name} interrupted by SIGTERM; continue it from {last or 'its start'}")
+        raise SystemExit(128 + signal.SIGTERM) from None  # the shell's code for "terminated"
     except Exception as err:
         if trainer is None or trainer.is_global_zero:
             metrics = _final_metrics(trainer) if trainer else {}
             _, last = _checkpoints(trainer) if trainer else ("", "")
             error = f"{type(err).__name__}: {err}"
-            _record(cfg, output_dir, started, "failed", metrics, error=error, last_checkpoint=last)
+            _record(cfg, output_dir, started, "failed", metrics, error=error, last_checkpoint=last, **history)
             if trainer is not None:  # training had started: say where it can be picked up
                 log.error(f"Run {cfg.run_name} failed; last good checkpoint: {last or 'none'}")
         raise
     if not trainer.is_global_zero:
         return None  # a sweeper reads rank 0's value (only rank 0 has the evaluation's metrics)
-    _record(cfg, output_dir, started, "completed", metrics, n_params=n_params, best_checkpoint=best_checkpoint, **best)
+    details = {"n_params": n_params, "best_checkpoint": best_checkpoint, **history, **best}
+    _record(cfg, output_dir, started, "completed", metrics, **details)
     shown = {k: round(v, 3) for k, v in metrics.items() if k.startswith("test/")}
     log.info(f"Test metrics (losses in nats per image): {shown}")
     log.info(f"Run folder: {output_dir}\nTensorBoard: tensorboard --logdir {output_dir}")
     return _optimized_value(cfg, {**metrics, **best.get("best_metrics", {})})
+
+
+def _in_a_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _continue_in_folder(cfg: DictConfig, output_dir: Path) -> tuple[float | None] | None:
+    """A sweep job whose folder already holds a run: the job a scheduler requeued, or a sweep run again
+    into its folder (its sweeper decides the same before it launches anything; see hydra_plugins).
+
+    Returns:
+        ``(value,)`` when the folder holds this run finished: its recorded value for the sweeper,
+        nothing rewritten. None when the job should train: from ``last.ckpt`` (``ckpt_path`` set) if
+        the run was interrupted, else from scratch, an earlier failed attempt moved aside.
+
+    Raises:
+        ConfigError: the folder holds a run of other settings.
+    """
+    previous = recorded(output_dir, cfg)
+    if previous.differences:
+        then_now = {output_dir: (previous.summary.get("config", {}), OmegaConf.to_container(cfg, resolve=True))}
+        raise ConfigError([describe({output_dir: previous.differences}, then_now)])
+    if previous.action == "skip":
+        log.info(f"Run {cfg.run_name}: {output_dir} already holds it ({previous.status}); skipped")
+        return (_optimized_value(cfg, previous.metrics),)
+    if previous.action == "resume":
+        with open_dict(cfg):
+            cfg.ckpt_path = "last"
+    elif previous.action == "rerun" and rank_zero_only.rank == 0:
+        # what Hydra has just written for this job stays; the attempt's own files go aside
+        moved = move_aside(output_dir, previous.status, keep=(".hydra", f"{HydraConfig.get().job.name}.log"))
+        log.info(f"Run {cfg.run_name}: its earlier attempt ({previous.status}) was moved to {moved}")
+    return None
+
+
+def _resumed_from(cfg: DictConfig, output_dir: Path) -> dict:
+    """``resumed_from``: every checkpoint this run continued from, earlier continuations included."""
+    path = _resume_checkpoint(cfg, output_dir)
+    if path is None:
+        return {}
+    summary_path = output_dir / "metrics.json"
+    earlier = json.loads(summary_path.read_text()).get("resumed_from", []) if summary_path.is_file() else []
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    at = {"checkpoint": str(path), "epoch": checkpoint["epoch"], "step": checkpoint_step(checkpoint)}
+    return {"resumed_from": [*earlier, {**at, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}]}
 
 
 def _best_scores(best_checkpoint: str) -> dict:
@@ -126,15 +203,15 @@ def _record(cfg: DictConfig, output_dir: Path, started: float, status: str, metr
     summary = {"run_name": cfg.run_name, "status": status, "metrics": dict(sorted(metrics.items())), **details}
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
     summary["config"] = OmegaConf.to_container(cfg, resolve=True)
+    output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; a config composed in Python may not
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
 
 
 def _hide_events_after_the_checkpoint(cfg: DictConfig, output_dir: Path) -> None:
     """When resuming, makes TensorBoard drop what the interrupted run logged after the checkpoint
     (``purge_step``), so the resumed run continues the same curves without doubled steps."""
-    ckpt_path = cfg.get("ckpt_path")
-    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(str(ckpt_path))
-    if ckpt_path is None or not path.is_file():
+    path = _resume_checkpoint(cfg, output_dir)
+    if path is None:
         return
     # the first step the resumed run logs at: what the interrupted run logged from there on is stale
     step = checkpoint_step(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
@@ -142,3 +219,12 @@ def _hide_events_after_the_checkpoint(cfg: DictConfig, output_dir: Path) -> None
         if isinstance(logger, DictConfig) and str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
             with open_dict(logger):
                 logger.purge_step = step
+
+
+def _resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
+    """The checkpoint ``ckpt_path`` names ("last": the run folder's last.ckpt), if it exists."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None:
+        return None
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(str(ckpt_path))
+    return path if path.is_file() else None

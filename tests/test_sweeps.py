@@ -1,0 +1,201 @@
+"""Sweeps that survive: a sweep run again into its folder skips what finished, resumes what was killed and
+refuses a folder of other settings; an Optuna search keeps its study in SQLite and prunes trailing trials."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
+from tests.conftest import TINY
+from tests.idx import write_mnist
+from tests.tensorboard_events import load_events
+
+LATENT_DIMS = (2, 3, 4, 5, 6, 7)
+
+
+def sweep_args(data: Path, sweep: Path, *extra: str) -> list[str]:
+    """A 6-run grid, 3 epochs each: long enough to be killed in the middle of a run."""
+    return [
+        "-m",
+        f"model.latent_dim={','.join(map(str, LATENT_DIMS))}",
+        f"data.root={data}",
+        f"paths.root_dir={sweep.parent}",
+        *TINY,
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=10",
+        f"hydra.sweep.dir={sweep}",
+        *extra,
+    ]
+
+
+def run(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True)
+
+
+def folders(sweep: Path) -> list[Path]:
+    return [sweep / f"vae-mlp-z{z}-b1_{job}" for job, z in enumerate(LATENT_DIMS)]
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file of a run folder: its hash and modification time."""
+    return {
+        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def one_lineage(folder: Path) -> list[int]:
+    """The steps of train/loss as TensorBoard reads the folder back; each step once."""
+    steps = [event.step for event in load_events(folder).Scalars("train/loss")]
+    assert steps == sorted(set(steps)), f"{folder.name}: doubled or out-of-order steps {steps}"
+    return steps
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_mnist(root, n_train=400, n_test=40)
+    return root
+
+
+@pytest.fixture(scope="module")
+def unbroken(data, tmp_path_factory) -> Path:
+    """The 6-run sweep, never interrupted: what every continued sweep must end like."""
+    sweep = tmp_path_factory.mktemp("unbroken") / "sweep"
+    done = run(sweep_args(data, sweep))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return sweep
+
+
+def kill_during(process: subprocess.Popen, folder: Path, log: Path) -> None:
+    kill_after_first_checkpoint(process, folder, log)
+    assert process.wait() == -9
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_run_again_skips_finished_runs_and_resumes_the_killed_one(data, unbroken, tmp_path):
+    sweep, log = tmp_path / "sweep", tmp_path / "first.log"
+    with log.open("w") as out:
+        process = start_train(sweep_args(data, sweep), stdout=out, stderr=subprocess.STDOUT)
+        kill_during(process, folders(sweep)[3], log)  # while the 4th run trains its last epoch
+    finished = {folder: fingerprint(folder) for folder in folders(sweep)[:3]}
+    assert json.loads((folders(sweep)[3] / "metrics.json").read_text())["status"] == "running"
+    assert not folders(sweep)[4].exists()
+
+    again = run(sweep_args(data, sweep))  # the very same command
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(fingerprint(folder) == files for folder, files in finished.items())  # not a byte or mtime changed
+    output = again.stdout + again.stderr
+    assert f"Restoring states from the checkpoint path at {folders(sweep)[3] / 'checkpoints' / 'last.ckpt'}" in output
+    resumed = json.loads((folders(sweep)[3] / "metrics.json").read_text())
+    assert [entry["epoch"] for entry in resumed["resumed_from"]] == [1]
+    launch = json.loads((sweep / "launches.json").read_text())[-1]["jobs"]
+    assert list(launch.values()) == ["skipped"] * 3 + ["resumed", "new", "new"]
+    for ours, reference in zip(folders(sweep), folders(unbroken), strict=True):
+        assert results(ours) == results(reference), ours.name  # the same numbers, to the last bit
+        assert one_lineage(ours) == one_lineage(reference)
+    assert not list(sweep.glob("*/checkpoints/*-v1.ckpt"))  # no second best checkpoint beside the first
+
+
+@pytest.mark.slow
+def test_a_killed_parallel_sweep_continues_with_the_parallel_launcher(data, unbroken, tmp_path):
+    sweep, log = tmp_path / "sweep", tmp_path / "first.log"
+    parallel = ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]
+    with log.open("w") as out:
+        process = start_train(sweep_args(data, sweep, *parallel), stdout=out, stderr=subprocess.STDOUT)
+        kill_during(process, folders(sweep)[3], log)  # jobs 3 and 4 (numbers 2 and 3) run side by side
+    finished = {f: fingerprint(f) for f in folders(sweep) if (f / "metrics.json").is_file() and _completed(f)}
+    assert len(finished) >= 2
+
+    again = run(["resume=" + str(sweep)])  # the short form: the sweep's own overrides, launcher included
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(fingerprint(folder) == files for folder, files in finished.items())
+    for ours, reference in zip(folders(sweep), folders(unbroken), strict=True):
+        # the launcher gives each job cores // n_jobs threads: sums may round differently than in one process
+        assert results(ours) == pytest.approx(results(reference), rel=1e-4), ours.name
+        assert one_lineage(ours) == one_lineage(reference)
+    assert "resumed" in json.loads((sweep / "launches.json").read_text())[-1]["jobs"].values()
+
+
+def _completed(folder: Path) -> bool:
+    return json.loads((folder / "metrics.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_sweep_run_again_with_other_settings_is_refused_and_changes_nothing(data, unbroken, tmp_path):
+    before = {folder: fingerprint(folder) for folder in folders(unbroken)}
+    record = (unbroken / "multirun.yaml").read_text()
+    refused = run(sweep_args(data, unbroken, "trainer.limit_train_batches=5"))
+    assert refused.returncode == 1
+    for folder in folders(unbroken):
+        message = f"{folder} holds a run of other settings (trainer.limit_train_batches: 10 there, 5 now)"
+        assert message in refused.stderr
+    assert {folder: fingerprint(folder) for folder in folders(unbroken)} == before
+    assert (unbroken / "multirun.yaml").read_text() == record  # resume= still repeats the sweep's own settings
+
+
+@pytest.mark.slow
+def test_a_killed_search_continues_its_sqlite_study_to_n_trials_and_prunes_trailing_trials(data, tmp_path):
+    sweep, log = tmp_path / "search", tmp_path / "first.log"
+    args = [
+        "-m",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.pruner.n_startup_trials=1",  # prune from the 2nd trial on, from the first epoch
+        "hydra.sweeper.pruner.n_warmup_steps=0",
+        "optimizer.lr=choice(0.001,0.05)",  # the command line's sweeps join the space: some trials trail by far
+        f"data.root={data}",
+        f"paths.root_dir={tmp_path}",
+        *TINY,
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=10",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    with log.open("w") as out:
+        process = start_train(args, stdout=out, stderr=subprocess.STDOUT)
+        third = _when_trial_starts(process, sweep, 2, log)
+        assert process.wait() == -9
+    finished = {folder: fingerprint(folder) for folder in sweep.glob("*_[01]")}
+    assert len(finished) == 2 and not (sweep / "optimization_results.yaml").exists()
+
+    again = run(["resume=" + str(sweep)])
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="vae_mnist", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    states = [trial.state for trial in study.trials]
+    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert len(states) == 4 and all(state in finished_states for state in states)
+    assert {folder: fingerprint(folder) for folder in finished} == finished
+    assert len(list(sweep.glob("**/optimization_results.yaml"))) == 1
+    assert third.is_dir() and (third / "metrics.json").is_file()
+    # pruned: stopped after an epoch that trailed, before its last, and recorded so
+    pruned = [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, [t.intermediate_values for t in study.trials]
+    for number in pruned:
+        (folder,) = sweep.glob(f"*_{number}")
+        summary = json.loads((folder / "metrics.json").read_text())
+        assert summary["status"] == "pruned" and "test/loss" not in summary["metrics"]
+        assert max(study.trials[number].intermediate_values) < 2  # stopped before the last of 3 epochs
+    results_file = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results_file["trials"]["complete"] + results_file["trials"]["pruned"] == 4
+
+
+def _when_trial_starts(process: subprocess.Popen, sweep: Path, number: int, log: Path) -> Path:
+    """SIGKILLs the search as soon as trial ``number`` has recorded that it runs; returns its folder."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the search ended before it could be killed:\n{log.read_text()[-3000:]}"
+        for summary in sweep.glob(f"*_{number}/metrics.json"):
+            os.killpg(process.pid, signal.SIGKILL)
+            return summary.parent
+        time.sleep(0.02)
+    raise AssertionError(f"trial {number} never started")
