@@ -13,11 +13,21 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from hydra import compose, initialize_config_dir
+from hydra._internal.callbacks import Callbacks
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import HydraContext
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
+from hydra_plugins.vae_sweepers.search import distribution, trial_overrides
 from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
 from tests.conftest import TINY
 from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
+from vae.sweep.folders import move_aside, recorded
+from vae.utils.compose import CONF_DIR
 
 LATENT_DIMS = (2, 3, 4, 5, 6, 7)
 
@@ -199,3 +209,89 @@ def _when_trial_starts(process: subprocess.Popen, sweep: Path, number: int, log:
             return summary.parent
         time.sleep(0.02)
     raise AssertionError(f"trial {number} never started")
+
+
+def documented_search_commands() -> list[list[str]]:
+    """Every ``python train.py -m hparams_search=...`` line of the README and the search configs' headers."""
+    texts = [(PROJECT / "README.md").read_text()]
+    texts += [path.read_text() for path in sorted((PROJECT / "conf" / "hparams_search").glob("*.yaml"))]
+    commands = set()
+    for text in texts:
+        for line in text.splitlines():
+            line = line.lstrip("# ").split("  #")[0].strip()
+            if line.startswith("python train.py -m hparams_search="):
+                commands.add(line.removeprefix("python train.py -m ").strip("`"))
+    return [command.split() for command in sorted(commands)]
+
+
+@pytest.mark.parametrize("arguments", documented_search_commands(), ids=" ".join)
+def test_every_documented_search_composes_its_trials(arguments, tmp_path):
+    """The search space fits the config it searches: one trial's settings compose, as its job will."""
+
+    assert len(documented_search_commands()) >= 3
+    overrides = [*arguments, f"hydra.sweep.dir={tmp_path}"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        config = compose("train", overrides=overrides, return_hydra_config=True)
+        sweeper = instantiate(config.hydra.sweeper)
+        sweeper.config = config
+        sweeper.hydra_context = HydraContext(GlobalHydra.instance().config_loader(), Callbacks())
+        task = [o for o in arguments if not o.startswith("hydra.")]  # what Hydra hands a sweeper
+        fixed, space = sweeper.search_space(task)
+        for seed in range(3):
+            trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed)).ask(space)
+            job = sweeper.hydra_context.config_loader.load_sweep_config(config, trial_overrides(fixed, trial))
+            assert all(OmegaConf.select(job, key) == value for key, value in trial.params.items())
+
+
+def test_a_folder_s_record_decides_what_a_continued_sweep_does(tmp_path):
+    config = {"model": {"latent_dim": 2}, "paths": {"output_dir": str(tmp_path)}, "ckpt_path": None}
+
+    def record(status: str, **changes) -> None:
+        (tmp_path / "metrics.json").write_text(json.dumps({"status": status, "config": {**config, **changes}}))
+
+    assert recorded(tmp_path, config).action == "new"
+    (tmp_path / ".hydra").mkdir()
+    assert recorded(tmp_path, config).action == "new"  # Hydra's record alone: the job never started
+    for status, action in [("completed", "skip"), ("pruned", "skip"), ("failed", "rerun"), ("running", "rerun")]:
+        record(status)
+        assert recorded(tmp_path, config).action == action, status
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    for status in ("running", "interrupted"):
+        record(status)
+        assert recorded(tmp_path, config).action == "resume"
+    # where and how it was started are not what it computes: a moved folder, a continuation
+    record("completed", paths={"output_dir": "/old/place"}, ckpt_path="last")
+    assert recorded(tmp_path, config).differences == []
+    record("completed", model={"latent_dim": 3}, trainer={"max_epochs": 2})
+    assert recorded(tmp_path, config).differences == ["model.latent_dim", "trainer.max_epochs"]
+    (tmp_path / "metrics.json").unlink()
+    assert recorded(tmp_path, config).status == "unrecorded"  # files without a record: moved aside, run again
+
+
+def test_moving_an_attempt_aside_keeps_every_file(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_text("weights")
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "train.log").write_text("log")
+    first = move_aside(tmp_path, "failed", keep=("train.log",))
+    (tmp_path / "metrics.json").write_text("{}")
+    second = move_aside(tmp_path, "failed")  # within the same second: its own folder
+    assert first != second and first.parent == second.parent == tmp_path / "attempts"
+    assert (first / "checkpoints" / "last.ckpt").read_text() == "weights" and (second / "train.log").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attempts"]
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("x=choice(5, 10, 20)", optuna.distributions.CategoricalDistribution([5, 10, 20])),
+        ("x=interval(0.5, 2.0)", optuna.distributions.FloatDistribution(0.5, 2.0)),
+        ("x=tag(log, interval(1e-4, 1e-2))", optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)),
+        ("x=tag(int, interval(2, 8))", optuna.distributions.IntDistribution(2, 8)),
+        ("x=range(2, 10, 2)", optuna.distributions.IntDistribution(2, 8, step=2)),
+    ],
+)
+def test_search_space_overrides_become_optuna_distributions(override, expected):
+    (parsed,) = OverridesParser.create().parse_overrides([override])
+    assert distribution(parsed) == expected

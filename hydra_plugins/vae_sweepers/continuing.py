@@ -78,7 +78,7 @@ class ContinuingLauncher:
         pending = [i for i, r in enumerate(returns) if r is None]
         if len(pending) < len(jobs):
             log.info(f"Continuing the sweep in {self.sweep_dir}: {len(jobs) - len(pending)} of {len(jobs)} jobs done")
-        for block in _consecutive(pending):
+        for block in consecutive(pending):
             batch = [job_overrides[i] for i in block]
             for i, ret in zip(
                 block, self.launcher.launch(batch, initial_job_idx=initial_job_idx + block[0]), strict=True
@@ -134,7 +134,7 @@ class ContinuingLauncher:
         path.write_text(json.dumps(launches, indent=2))
 
 
-def _consecutive(indices: list[int]) -> list[list[int]]:
+def consecutive(indices: list[int]) -> list[list[int]]:
     """[0, 1, 3, 4, 5] -> [[0, 1], [3, 4, 5]]."""
     blocks: list[list[int]] = []
     for i in indices:

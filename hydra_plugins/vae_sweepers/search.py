@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from vae.sweep.pruning import trial_of
 
-from .continuing import ContinuingLauncher
+from .continuing import ContinuingLauncher, consecutive
 
 log = logging.getLogger(__name__)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -71,18 +71,7 @@ class OptunaSearch(Sweeper):
         self.launcher = ContinuingLauncher(launcher, hydra_context, config, self.failed)
 
     def sweep(self, arguments: list[str]) -> None:
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(list(arguments))
-        fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
-        params = dict(self.params)
-        for group, options in self.params_by_choice.items():
-            params.update(options.get(config.hydra.runtime.choices.get(group), {}))
-        # the command line's sweeps (e.g. model.beta=interval(1,4)) join the space and take precedence
-        overrides = parser.parse_overrides([f"{k}={v}" for k, v in params.items()]) + overrides
-        space = {o.get_key_element(): distribution(o) for o in overrides if o.is_sweep_override()}
-        _check_keys(config, space)
-
+        fixed, space = self.search_space(arguments)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.get_storage(self.storage)
@@ -98,7 +87,7 @@ class OptunaSearch(Sweeper):
         left = [trial_of(study, storage, t.number) for t in study.get_trials(states=(TrialState.RUNNING,))]
         done = len(study.get_trials(states=DONE))
         # the folders of the study's trials must hold its settings before the sweep is recorded (resume= reads it)
-        self.launcher.check([(_overrides(fixed, t), t.number) for t in study.trials])
+        self.launcher.check([(trial_overrides(fixed, t), t.number) for t in study.trials])
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         log.info(f"Study {self.study_name} in {self.storage}: {done} trials finished, {len(left)} to continue")
         while done < self.n_trials:
@@ -110,19 +99,29 @@ class OptunaSearch(Sweeper):
             done += len(batch)
         self._write_results(study, sweep_dir)
 
+    def search_space(self, arguments: list[str]) -> tuple[list[str], dict]:
+        """The command line's plain overrides, and the distributions of the search space: ``params``,
+        the ``params_by_choice`` of the options this config has, and the command line's own sweeps."""
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(list(arguments))
+        fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
+        config = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
+        params = dict(self.params)
+        for group, options in self.params_by_choice.items():
+            params.update(options.get(config.hydra.runtime.choices.get(group), {}))
+        # the command line's sweeps (e.g. model.beta=interval(1,4)) join the space and take precedence
+        overrides = parser.parse_overrides([f"{k}={v}" for k, v in params.items()]) + overrides
+        space = {o.get_key_element(): distribution(o) for o in overrides if o.is_sweep_override()}
+        _check_keys(config, space)
+        return fixed, space
+
     def _run(self, study: optuna.Study, trials: list[optuna.trial.Trial], fixed: list[str]) -> None:
         """Launches the trials (consecutive numbers together) and tells the study how each ended."""
-        trials = sorted(trials, key=lambda t: t.number)
-        blocks: list[list[optuna.trial.Trial]] = []
-        for trial in trials:
-            if blocks and blocks[-1][-1].number == trial.number - 1:
-                blocks[-1].append(trial)
-            else:
-                blocks.append([trial])
-        for block in blocks:
-            jobs = [_overrides(fixed, t) for t in block]
-            for trial, ret in zip(block, self.launcher.launch(jobs, initial_job_idx=block[0].number), strict=True):
-                self._tell(study, trial, ret)
+        by_number = {trial.number: trial for trial in trials}
+        for block in consecutive(sorted(by_number)):
+            jobs = [trial_overrides(fixed, by_number[number]) for number in block]
+            for number, ret in zip(block, self.launcher.launch(jobs, initial_job_idx=block[0]), strict=True):
+                self._tell(study, by_number[number], ret)
 
     def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, ret) -> None:
         folder = self.launcher.folders[trial.number]
@@ -181,7 +180,7 @@ def distribution(override: Override) -> optuna.distributions.BaseDistribution:
     raise HydraException(f"{override.input_line}: the search supports choice, interval and range")
 
 
-def _overrides(fixed: list[str], trial: optuna.trial.BaseTrial) -> list[str]:
+def trial_overrides(fixed: list[str], trial: optuna.trial.BaseTrial) -> list[str]:
     return [*fixed, *(f"{key}={value}" for key, value in trial.params.items())]
 
 
