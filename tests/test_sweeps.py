@@ -295,3 +295,33 @@ def test_moving_an_attempt_aside_keeps_every_file(tmp_path):
 def test_search_space_overrides_become_optuna_distributions(override, expected):
     (parsed,) = OverridesParser.create().parse_overrides([override])
     assert distribution(parsed) == expected
+
+
+@pytest.mark.slow
+def test_failed_jobs_run_again_with_their_files_moved_aside_or_stay_failed_when_kept(data, tmp_path):
+    sweep = tmp_path / "sweep"
+    grid = ["-m", "model.latent_dim=2,3", f"paths.root_dir={tmp_path}", *TINY, f"hydra.sweep.dir={sweep}"]
+    first = run([*grid, f"data.root={tmp_path / 'not_mounted'}"])  # the data is elsewhere: both jobs fail
+    assert first.returncode != 0
+    runs = sorted(sweep.glob("vae-*"))
+    assert [json.loads((r / "metrics.json").read_text())["status"] for r in runs] == ["failed", "failed"]
+
+    kept = run([*grid, f"data.root={data}", "hydra.sweeper.failed=keep"])
+    assert kept.returncode != 0 and "kept as failed" in kept.stderr
+    assert not any((r / "attempts").exists() for r in runs)
+
+    again = run([*grid, f"data.root={data}"])  # where the data lives is not a setting of the runs
+    assert again.returncode == 0, again.stderr[-3000:]
+    for folder in runs:
+        assert json.loads((folder / "metrics.json").read_text())["status"] == "completed"
+        (attempt,) = (folder / "attempts").iterdir()
+        assert attempt.name.endswith("_failed")
+        assert json.loads((attempt / "metrics.json").read_text())["status"] == "failed"
+        assert (attempt / ".hydra" / "overrides.yaml").is_file() and (attempt / "train.log").is_file()
+        one_lineage(folder)  # the failed attempt's events went with it
+    launches = json.loads((sweep / "launches.json").read_text())
+    assert [list(launch["jobs"].values()) for launch in launches] == [
+        ["new", "new"],
+        ["kept failed", "kept failed"],
+        ["rerun", "rerun"],
+    ]
