@@ -116,3 +116,30 @@ def contact_sheet(runs: list[Run], swept: list[str], name: str) -> Figure | None
         ax.set_title(label, fontsize=7)
         ax.axis("off")
     return figure
+
+
+def why_not_drawn(file_name: str, runs: list[Run]) -> str:
+    """Why the figure ``file_name`` (a key of ``vae.report``'s figures) could not be drawn from ``runs``."""
+    if file_name == "training_curves.png":
+        return _why_no_curves(runs)
+    if file_name.startswith("sheet_"):
+        return f"no run saved a picture under images/{file_name.removeprefix('sheet_').removesuffix('.png')}/"
+    return {
+        "metrics_vs_latent_dim.png": "no completed run has test metrics and a model.latent_dim",
+        "kl_vs_recon.png": "no completed run has test/kl and test/recon",
+        "noise_robustness.png": "no run's evaluation (checkpoints/eval.json) measured noise robustness",
+    }.get(file_name, "nothing to draw")
+
+
+def _why_no_curves(runs: list[Run]) -> str:
+    logged = [run for run in runs if run.last_step is not None]
+    if not logged:
+        return "no run has TensorBoard scalars (trained with another logger, or none, or not started)"
+    # Lightning writes step values after every log_every_n_steps-th training batch of the run (not of the epoch)
+    every = sorted({run.log_every_n_steps for run in logged if run.log_every_n_steps is not None})
+    steps = max(run.last_step for run in logged)
+    setting = f"trainer.log_every_n_steps={'/'.join(map(str, every))}" if every else "trainer.log_every_n_steps"
+    return (
+        f"no run logged training scalars ({', '.join(CURVES)}): Lightning writes them every {setting} training "
+        f"steps, and the runs logged {steps} steps at most; a smaller {setting.split('=')[0]} draws them"
+    )

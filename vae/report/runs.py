@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vae.evaluation import SCALARS
+from vae.sweep.folders import ATTEMPTS
 
 # How much the k importance samples of test/nll tighten the ELBO: -test/eval_elbo - test/nll, on the same images.
 GAP = "test/nll_elbo_gap"
@@ -23,6 +24,10 @@ METRICS = (
 )  # fmt: skip
 # Training curves, one panel each (per-step values; a GAN's two losses show its oscillation).
 CURVES = ("train/loss", "train/recon", "train/kl", "train/d_loss", "train/g_loss")
+# A run's status as the report shows it: metrics.json's, but ``running`` (killed with SIGKILL, or still running)
+# and no metrics.json (a run of an older version, killed or running) both read as ``unfinished``.
+STATUSES = ("completed", "failed", "unfinished", "interrupted", "pruned")
+STOPPED = ("unfinished", "interrupted", "pruned")  # stopped before their test: their last logged epoch matters
 NOT_SWEPT = {"seed", "hydra.sweep.dir", "hydra.run.dir", "paths.root_dir", "data.root"}  # never a series key
 
 
@@ -31,22 +36,28 @@ class Run:
     """What one job of the sweep has left in its folder."""
 
     folder: Path
-    status: str  # completed | failed | unfinished (running, or killed before it could record)
+    status: str  # one of STATUSES
     overrides: dict[str, str]  # its command-line overrides, including the sweep's
     latent_dim: int | None
     metrics: dict[str, float] = field(default_factory=dict)
     n_params: int | None = None
     wall_time_s: float | None = None
-    epoch: int | None = None  # last epoch logged, for unfinished runs
+    epoch: int | None = None  # last epoch logged, for STOPPED runs
     error: str = ""
     robustness: tuple[list[float], list[float]] | None = None  # (sigmas, accuracies) when evaluated
     relative_noise: bool = False  # the robustness noise was scaled by each dim's spread
     samples_kind: str = ""  # what the sample metrics measured (decoder means, drawn pixels, generator outputs)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # CURVES: (step, value) pairs
+    last_step: int | None = None  # the highest step of any scalar it logged; None: no TensorBoard scalars
+    log_every_n_steps: int | None = None  # how often it wrote training values (trainer.log_every_n_steps)
+    resumed: int = 0  # times it was continued from a checkpoint (metrics.json's resumed_from)
+    attempts: int = 0  # earlier attempts moved aside to <run>/attempts/ before it ran again
+    launch: str = ""  # what the sweep's last launch naming it did with it (vae.report.history)
 
 
 def find_runs(sweep: Path) -> list[Path]:
-    """The job folders of a multirun (each has ``.hydra/overrides.yaml``), in job order."""
+    """The job folders of a multirun (each has ``.hydra/overrides.yaml``), in job order. Only one level
+    down: ``<run>/attempts/*/`` hold earlier attempts of a run, with their own ``.hydra``, not runs."""
     folders = [p.parent.parent for p in sweep.glob("*/.hydra/overrides.yaml")]
 
     def job_number(folder: Path) -> tuple[int, str]:
@@ -60,29 +71,39 @@ def read_run(folder: Path) -> Run:
     """The run's status, settings and numbers; evaluation results (eval.json) take precedence over
     those recorded at the end of training, being the later measurement. A completed run's numbers
     all describe its best checkpoint: test/* and the evaluation measure it, and val/* are the
-    values it was ranked by."""
+    values it was ranked by. Runs stopped before their test (unfinished, interrupted, pruned) show
+    their recorded validation values, else the last ones they logged."""
     overrides = {
         o.key_or_group: o.get_value_element_as_str()
         for o in OverridesParser.create().parse_overrides(OmegaConf.load(folder / ".hydra" / "overrides.yaml"))
         if not o.is_delete()
     }
-    latent_dim = OmegaConf.select(OmegaConf.load(folder / ".hydra" / "config.yaml"), "model.latent_dim", default=None)
+    config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    latent_dim = OmegaConf.select(config, "model.latent_dim", default=None)
     run = Run(folder, "unfinished", overrides, latent_dim)
+    run.log_every_n_steps = OmegaConf.select(config, "trainer.log_every_n_steps", default=None)
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()  # its TensorBoard files
     scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
     run.curves = {tag: scalars[tag] for tag in CURVES if tag in scalars}
+    run.last_step = max((step for points in scalars.values() for step, _ in points), default=None)
+    if (folder / ATTEMPTS).is_dir():
+        run.attempts = sum(path.is_dir() for path in (folder / ATTEMPTS).iterdir())
     summary_path = folder / "metrics.json"
-    if summary_path.is_file():
+    if summary_path.is_file():  # written when the run starts (running) and again when it ends
         summary = json.loads(summary_path.read_text())
-        run.status, run.error = summary["status"], summary.get("error", "")
+        status = summary.get("status", "running")
+        run.status, run.error = "unfinished" if status == "running" else status, summary.get("error", "")
         # metrics holds the last epoch's val/*; best_metrics those of the best checkpoint (runs
         # recorded before it was kept show the last epoch's)
         best = {k: v for k, v in summary.get("best_metrics", {}).items() if k.startswith("val/")}
         run.metrics = {k: v for k, v in (summary.get("metrics", {}) | best).items() if k in METRICS}
-        run.n_params, run.wall_time_s = summary.get("n_params"), summary.get("wall_time_s")
+        run.n_params = summary.get("n_params")
+        if status != "running":  # the record written at its start timed nothing
+            run.wall_time_s = summary.get("wall_time_s")
+        run.resumed = len(summary.get("resumed_from", []))
         _add_evaluation(run, summary.get("best_checkpoint"))
-    else:  # still running, or killed: what it has logged so far
-        run.metrics = {tag: scalars[tag][-1][1] for tag in METRICS if tag in scalars}
+    if run.status in STOPPED:  # what it has logged so far, where its record has no value (running: none)
+        run.metrics = {tag: scalars[tag][-1][1] for tag in METRICS if tag in scalars} | run.metrics
         run.epoch = int(scalars["epoch"][-1][1]) if "epoch" in scalars else None
     if {"test/nll", "test/eval_elbo"} <= run.metrics.keys():
         run.metrics[GAP] = -run.metrics["test/eval_elbo"] - run.metrics["test/nll"]
