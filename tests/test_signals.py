@@ -155,11 +155,21 @@ def tiny_run(tmp_path: Path) -> list[str]:
     ]
 
 
+def start(args: list[str], run: Path) -> subprocess.Popen:
+    """``train.py args`` into ``run``, its output into ``<run>.out`` (an unread pipe could fill and stall it)."""
+    with run.with_suffix(".out").open("w") as out:
+        return start_train([*args, f"hydra.run.dir={run}"], stdout=out, stderr=subprocess.STDOUT)
+
+
+def tail(run: Path) -> str:
+    return run.with_suffix(".out").read_text()[-3000:]
+
+
 def signal_when_paused(process: subprocess.Popen, run: Path, timeout: float = 120) -> None:
     """SIGTERM to the run's process group, as a scheduler sends it, once the run has paused."""
     deadline = time.monotonic() + timeout
     while not (run / "paused").is_file():
-        assert process.poll() is None, f"the run ended before it paused:\n{process.stdout.read()[-3000:]}"
+        assert process.poll() is None, f"the run ended before it paused:\n{tail(run)}"
         assert time.monotonic() < deadline, "the run never paused"
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGTERM)
@@ -171,13 +181,11 @@ def test_a_run_stopped_by_sigterm_mid_epoch_continues_like_an_unbroken_one(tmp_p
     unbroken, stopped = tmp_path / "unbroken", tmp_path / "stopped"
     step = BATCHES + 7  # in the second epoch
     pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
     # the unbroken run beside the stopped one: two processes on two cores
-    running = start_train([*overrides, f"hydra.run.dir={unbroken}"], **pipes)
-    process = start_train([*overrides, *pause, f"hydra.run.dir={stopped}"], **pipes)
+    running = start(overrides, unbroken)
+    process = start([*overrides, *pause], stopped)
     signal_when_paused(process, stopped)
-    output = process.communicate(timeout=120)[0]
-    assert process.returncode == 143, output[-3000:]  # 128 + SIGTERM, as a shell reports a terminated job
+    assert process.wait(timeout=120) == 143, tail(stopped)  # 128 + SIGTERM, as a shell reports a terminated job
     last = stopped / "checkpoints" / "last.ckpt"
     summary = json.loads((stopped / "metrics.json").read_text())
     assert summary["status"] == "interrupted" and summary["last_checkpoint"] == str(last)
@@ -194,12 +202,9 @@ def test_a_run_stopped_by_sigterm_mid_epoch_continues_like_an_unbroken_one(tmp_p
     resumed = run_in_group([sys.executable, "train.py", f"resume={stopped}"], timeout=120)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     # the continued epoch is timed from where this process started it, not from 0
-    assert (
-        0
-        < json.loads((stopped / "metrics.json").read_text())["metrics"]["perf/train_epoch_s"]
-        < time.monotonic() - started
-    )
-    assert running.wait(timeout=120) == 0, running.stdout.read()[-3000:]
+    epoch_s = json.loads((stopped / "metrics.json").read_text())["metrics"]["perf/train_epoch_s"]
+    assert 0 < epoch_s < time.monotonic() - started
+    assert running.wait(timeout=120) == 0, tail(unbroken)
     assert results(stopped) == results(unbroken)  # the same numbers, to the last bit
     steps = [event.step for event in load_events(stopped).Scalars("train/loss")]
     assert steps == sorted(set(steps)) == [event.step for event in load_events(unbroken).Scalars("train/loss")]
