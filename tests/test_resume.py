@@ -149,3 +149,14 @@ def test_a_moved_run_folder_resumes_from_its_own_checkpoints(mnist_root, tmp_pat
     assert summary["best_epoch"] == losses.index(min(losses)) != 1
     if original == "kept":  # and the first folder's files are left as they were
         assert {path.name: path.read_bytes() for path in (tmp_path / "first" / "checkpoints").iterdir()} == kept
+
+
+def test_a_run_continued_after_its_last_epoch_records_what_an_unbroken_one_did(mnist_root, tmp_path):
+    # Killed while testing, after its last checkpoint: the continuation trains no epoch, tests again, and
+    # must still record the last epoch's validation values (Lightning has none to give: it ran no epoch).
+    train(compose_train(["trainer.max_epochs=2"], tmp_path, mnist_root))
+    GlobalHydra.instance().clear()
+    unbroken = results(tmp_path)
+    train(compose_train(["trainer.max_epochs=2", "ckpt_path=last"], tmp_path, mnist_root))
+    GlobalHydra.instance().clear()
+    assert results(tmp_path) == unbroken and "val/elbo" in unbroken

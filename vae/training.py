@@ -81,8 +81,10 @@ def train(cfg: DictConfig) -> float | None:
         log.info(f"Run {cfg.run_name}: writing to {output_dir}")
 
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        metrics = _final_metrics(trainer)  # the last epoch's, taken now: testing resets them
-        best_checkpoint, _ = _checkpoints(trainer)
+        best_checkpoint, last_checkpoint = _checkpoints(trainer)
+        # the last epoch's, taken now: testing resets them. A run continued after its last epoch (killed
+        # while testing) trains none, and its last checkpoint holds them instead.
+        metrics = {**_validation(last_checkpoint), **_final_metrics(trainer)} if trainer.is_global_zero else {}
         best = _best_scores(best_checkpoint) if trainer.is_global_zero else {}
         if pruning is not None and pruning.pruned:
             if trainer.is_global_zero:
@@ -170,14 +172,21 @@ def _resumed_from(cfg: DictConfig, output_dir: Path) -> dict:
 
 
 def _best_scores(best_checkpoint: str) -> dict:
-    """``best_epoch`` and ``best_metrics``, the validation values the best checkpoint was ranked by
-    (saved in it by ``vae.callbacks.ValidationScores``); empty without a best checkpoint or those values."""
-    if not best_checkpoint:
+    """``best_epoch`` and ``best_metrics``, the validation values the best checkpoint was ranked by;
+    empty without a best checkpoint or those values."""
+    scores = _validation(best_checkpoint)
+    if not scores:
         return {}
-    checkpoint = torch.load(best_checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    if "validation" not in checkpoint:
+    epoch = torch.load(best_checkpoint, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+    return {"best_epoch": epoch, "best_metrics": dict(sorted(scores.items()))}
+
+
+def _validation(checkpoint_path: str) -> dict[str, float]:
+    """The validation values of the epoch a checkpoint holds (saved in it by ``vae.callbacks.ValidationScores``);
+    empty without a checkpoint or those values."""
+    if not checkpoint_path:
         return {}
-    return {"best_epoch": checkpoint["epoch"], "best_metrics": dict(sorted(checkpoint["validation"].items()))}
+    return torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True).get("validation", {})
 
 
 def _optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:

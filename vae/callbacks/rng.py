@@ -7,6 +7,8 @@ import lightning as L
 import numpy as np
 import torch
 
+TEST = 1  # the third entropy word of the test's seed, apart from the ranks' training streams
+
 
 class RNGState(L.Callback):
     """Gives each data-parallel process its own random stream, saves torch's generator states (CPU
@@ -19,6 +21,8 @@ class RNGState(L.Callback):
     before the sanity check. A single-process run keeps the stream of the seed, as it always had.
     The saved states are applied when training starts: after the sanity check, which draws noise
     of its own on every start.
+    Testing starts a stream of its own from the seed and the rank, so a checkpoint tests the same
+    however the run got to it (also a run continued after its last epoch).
 
     Args:
         seed: the run's seed; None (an unseeded run) gives each rank a fresh seed from the system.
@@ -57,6 +61,13 @@ class RNGState(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._to_restore = state_dict
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The test draws a stream of its own, from (seed, rank): its numbers depend on the checkpoint it
+        # tests, not on what ran before it, so a run continued after its last epoch (killed while testing)
+        # tests as the unbroken run did.
+        if self.seed is not None:
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, trainer.global_rank, TEST]).generate_state(1)[0]))
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         state, self._to_restore = self._to_restore, None
