@@ -37,14 +37,15 @@ def run_in_group(command: list[str], timeout: int = 300) -> subprocess.Completed
     return subprocess.CompletedProcess(command, process.returncode, output)
 
 
-def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path | None = None) -> None:
-    """SIGKILL to the run's process group as soon as last.ckpt holds an epoch >= 1, i.e. while epoch 2 trains."""
+def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path | None = None, epoch: int = 1) -> None:
+    """SIGKILL to the run's process group as soon as last.ckpt holds an epoch >= ``epoch``, i.e. while the
+    next one trains."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         output = f":\n{log.read_text()[-3000:]}" if log else ""
         assert process.poll() is None, f"the run ended before it could be killed{output}"
         last = run / "checkpoints" / "last.ckpt"
-        if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 1:
+        if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= epoch:
             os.killpg(process.pid, signal.SIGKILL)
             return
         time.sleep(0.02)

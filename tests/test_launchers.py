@@ -1,9 +1,9 @@
-"""Sweeps beyond the basic launcher: Optuna search, submitit (the SLURM path, run locally), the SLURM config."""
+"""Sweeps beyond the basic launcher: submitit (the SLURM path, run locally), the SLURM config. The Optuna
+search is tested in test_sweeps.py."""
 
 import json
 
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -11,19 +11,6 @@ from tests.conftest import TINY
 from tests.test_train import run_train
 from vae.config.validation import ABSENT
 from vae.utils.compose import CONF_DIR
-
-
-@pytest.mark.slow
-def test_optuna_search_of_two_trials_reports_the_best(mnist_root, tmp_path):
-    sweep = tmp_path / "search"
-    run_train(
-        ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"data.root={mnist_root}"]
-        + [f"paths.root_dir={tmp_path}", *TINY, f"hydra.sweep.dir={sweep}"]
-    )
-    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert set(results["best_params"]) == {"optimizer.lr", "model.beta", "model.latent_dim", "backbone.hidden_dims.0"}
-    elbos = [json.loads(p.read_text())["metrics"]["val/elbo"] for p in sweep.glob("*/metrics.json")]
-    assert len(elbos) == 2 and results["best_value"] == pytest.approx(max(elbos))  # maximized
 
 
 @pytest.mark.slow

@@ -32,16 +32,17 @@ from vae.utils.compose import CONF_DIR
 LATENT_DIMS = (2, 3, 4, 5, 6, 7)
 
 
-def sweep_args(data: Path, sweep: Path, *extra: str) -> list[str]:
-    """A 6-run grid, 3 epochs each: long enough to be killed in the middle of a run."""
+def sweep_args(data: Path, sweep: Path, *extra: str, runs: int = len(LATENT_DIMS)) -> list[str]:
+    """A grid of ``runs`` runs (6), 2 epochs each: long enough to be killed in the middle of a run."""
     return [
         "-m",
-        f"model.latent_dim={','.join(map(str, LATENT_DIMS))}",
+        f"model.latent_dim={','.join(map(str, LATENT_DIMS[:runs]))}",
         f"data.root={data}",
         f"paths.root_dir={sweep.parent}",
         *TINY,
-        "trainer.max_epochs=3",
+        "trainer.max_epochs=2",
         "trainer.limit_train_batches=10",
+        "callbacks.every_n_epochs=0",  # pictures at the end only: these tests are about runs, not pictures
         f"hydra.sweep.dir={sweep}",
         *extra,
     ]
@@ -51,8 +52,8 @@ def run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True)
 
 
-def folders(sweep: Path) -> list[Path]:
-    return [sweep / f"vae-mlp-z{z}-b1_{job}" for job, z in enumerate(LATENT_DIMS)]
+def folders(sweep: Path, runs: int = len(LATENT_DIMS)) -> list[Path]:
+    return [sweep / f"vae-mlp-z{z}-b1_{job}" for job, z in enumerate(LATENT_DIMS[:runs])]
 
 
 def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
@@ -88,7 +89,7 @@ def unbroken(data, tmp_path_factory) -> Path:
 
 
 def kill_during(process: subprocess.Popen, folder: Path, log: Path) -> None:
-    kill_after_first_checkpoint(process, folder, log)
+    kill_after_first_checkpoint(process, folder, log, epoch=0)  # while its second, last epoch trains
     assert process.wait() == -9
 
 
@@ -108,7 +109,7 @@ def test_a_killed_sweep_run_again_skips_finished_runs_and_resumes_the_killed_one
     output = again.stdout + again.stderr
     assert f"Restoring states from the checkpoint path at {folders(sweep)[3] / 'checkpoints' / 'last.ckpt'}" in output
     resumed = json.loads((folders(sweep)[3] / "metrics.json").read_text())
-    assert [entry["epoch"] for entry in resumed["resumed_from"]] == [1]
+    assert [entry["epoch"] for entry in resumed["resumed_from"]] == [0]
     launch = json.loads((sweep / "launches.json").read_text())[-1]["jobs"]
     assert list(launch.values()) == ["skipped"] * 3 + ["resumed", "new", "new"]
     for ours, reference in zip(folders(sweep), folders(unbroken), strict=True):
@@ -122,15 +123,15 @@ def test_a_killed_parallel_sweep_continues_with_the_parallel_launcher(data, unbr
     sweep, log = tmp_path / "sweep", tmp_path / "first.log"
     parallel = ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]
     with log.open("w") as out:
-        process = start_train(sweep_args(data, sweep, *parallel), stdout=out, stderr=subprocess.STDOUT)
+        process = start_train(sweep_args(data, sweep, *parallel, runs=4), stdout=out, stderr=subprocess.STDOUT)
         kill_during(process, folders(sweep)[3], log)  # jobs 3 and 4 (numbers 2 and 3) run side by side
-    finished = {f: fingerprint(f) for f in folders(sweep) if (f / "metrics.json").is_file() and _completed(f)}
+    finished = {f: fingerprint(f) for f in folders(sweep, 4) if (f / "metrics.json").is_file() and _completed(f)}
     assert len(finished) >= 2
 
     again = run(["resume=" + str(sweep)])  # the short form: the sweep's own overrides, launcher included
     assert again.returncode == 0, again.stderr[-3000:]
     assert all(fingerprint(folder) == files for folder, files in finished.items())
-    for ours, reference in zip(folders(sweep), folders(unbroken), strict=True):
+    for ours, reference in zip(folders(sweep, 4), folders(unbroken, 4), strict=True):
         # the launcher gives each job cores // n_jobs threads: sums may round differently than in one process
         assert results(ours) == pytest.approx(results(reference), rel=1e-4), ours.name
         assert one_lineage(ours) == one_lineage(reference)
@@ -169,6 +170,7 @@ def test_a_killed_search_continues_its_sqlite_study_to_n_trials_and_prunes_trail
         *TINY,
         "trainer.max_epochs=3",
         "trainer.limit_train_batches=10",
+        "callbacks.every_n_epochs=0",
         f"hydra.sweep.dir={sweep}",
     ]
     with log.open("w") as out:
@@ -197,6 +199,13 @@ def test_a_killed_search_continues_its_sqlite_study_to_n_trials_and_prunes_trail
         assert max(study.trials[number].intermediate_values) < 2  # stopped before the last of 3 epochs
     results_file = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results_file["trials"]["complete"] + results_file["trials"]["pruned"] == 4
+    # a trial's value is its best checkpoint's val/elbo, as its run recorded it; the search maximizes it
+    summaries = [json.loads(path.read_text()) for path in sweep.glob("*/metrics.json")]
+    recorded = [s["best_metrics"]["val/elbo"] for s in summaries if s["status"] == "completed"]
+    assert results_file["best_value"] == pytest.approx(max(recorded))
+    assert set(results_file["best_params"]) == {
+        "optimizer.lr", "model.beta", "model.latent_dim", "backbone.hidden_dims.0"
+    }  # fmt: skip
 
 
 def _when_trial_starts(process: subprocess.Popen, sweep: Path, number: int, log: Path) -> Path:
@@ -300,7 +309,8 @@ def test_search_space_overrides_become_optuna_distributions(override, expected):
 @pytest.mark.slow
 def test_failed_jobs_run_again_with_their_files_moved_aside_or_stay_failed_when_kept(data, tmp_path):
     sweep = tmp_path / "sweep"
-    grid = ["-m", "model.latent_dim=2,3", f"paths.root_dir={tmp_path}", *TINY, f"hydra.sweep.dir={sweep}"]
+    grid = ["-m", "model.latent_dim=2,3", f"paths.root_dir={tmp_path}", *TINY, "callbacks.every_n_epochs=0"]
+    grid.append(f"hydra.sweep.dir={sweep}")
     first = run([*grid, f"data.root={tmp_path / 'not_mounted'}"])  # the data is elsewhere: both jobs fail
     assert first.returncode != 0
     runs = sorted(sweep.glob("vae-*"))

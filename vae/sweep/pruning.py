@@ -1,13 +1,18 @@
 """Pruning a search's trials from their per-epoch validation values (Optuna's pruners), inside the run."""
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import hydra
 import lightning as L
-import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+
+if TYPE_CHECKING:  # imported where a search needs it: every run imports this module
+    import optuna
 
 log = logging.getLogger(__name__)
 SEARCH = "hydra_plugins.vae_sweepers.search.OptunaSearch"  # the sweeper whose trials report here
@@ -40,6 +45,8 @@ class TrialPruning(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero:
             return
+        import optuna
+
         storage = optuna.storages.get_storage(self.storage)
         study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
         self._trial = trial_of(study, storage, self.trial_number)
@@ -62,6 +69,8 @@ class TrialPruning(L.Callback):
 
 def trial_of(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int) -> optuna.trial.Trial:
     """Trial ``number`` of ``study`` (kept in ``storage``), to report to or to tell how it ended."""
+    import optuna
+
     study_id = storage.get_study_id_from_name(study.study_name)
     return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, number))
 
