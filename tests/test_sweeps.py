@@ -23,10 +23,12 @@ from omegaconf import OmegaConf
 
 from hydra_plugins.vae_sweepers.search import distribution, trial_overrides
 from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
-from tests.conftest import TINY
+from tests.conftest import TINY, compose_train
 from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
+from vae.config import ConfigError
 from vae.sweep.folders import move_aside, recorded
+from vae.training import train
 from vae.utils.compose import CONF_DIR
 
 LATENT_DIMS = (2, 3, 4, 5, 6, 7)
@@ -335,3 +337,26 @@ def test_failed_jobs_run_again_with_their_files_moved_aside_or_stay_failed_when_
         ["kept failed", "kept failed"],
         ["rerun", "rerun"],
     ]
+
+
+def test_a_requeued_job_continues_its_folder_itself(mnist_root, tmp_path):
+    """A job a scheduler starts again (submitit's requeue: the same overrides, the same folder) without the
+    sweeper: train() skips it finished, resumes it killed, and refuses a folder of other settings."""
+
+    def job(*overrides: str):
+        cfg = compose_train(["hydra.mode=MULTIRUN", "optimized_metric=val/elbo", *overrides], tmp_path, mnist_root)
+        try:
+            return train(cfg)
+        finally:
+            GlobalHydra.instance().clear()
+
+    value = job()
+    summary = tmp_path / "metrics.json"
+    files = fingerprint(tmp_path)
+    assert job() == value and fingerprint(tmp_path) == files  # finished: its value, nothing rewritten
+    killed = json.loads(summary.read_text()) | {"status": "running"}  # as a SIGKILL leaves it
+    summary.write_text(json.dumps(killed))
+    assert job() == value  # resumed from last.ckpt, after its last epoch: it tests again
+    assert [entry["epoch"] for entry in json.loads(summary.read_text())["resumed_from"]] == [0]
+    with pytest.raises(ConfigError, match=r"holds a run of other settings \(model.latent_dim: 20 there, 3 now"):
+        job("model.latent_dim=3")

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from vae.config import ConfigError, validate
 from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
-from vae.sweep.folders import describe, move_aside, recorded
+from vae.sweep.folders import Recorded, describe, move_aside, recorded
 from vae.sweep.pruning import trial_pruning
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 from vae.utils.steps import checkpoint_step
@@ -63,9 +63,9 @@ def train(cfg: DictConfig) -> float | None:
     try:
         validate(cfg)  # before anything is built or written
         if _in_a_sweep():
-            skipped = _continue_in_folder(cfg, output_dir)
-            if skipped is not None:
-                return skipped[0]
+            previous = _continue_in_folder(cfg, output_dir)
+            if previous.action == "skip":  # the folder holds this run finished: its recorded value
+                return _optimized_value(cfg, previous.metrics)
         history = _resumed_from(cfg, output_dir)
         if rank_zero_only.rank == 0:  # says what runs here, so a sweep continued into the folder knows it
             _record(cfg, output_dir, started, "running", {}, **history)
@@ -130,33 +130,32 @@ def _in_a_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _continue_in_folder(cfg: DictConfig, output_dir: Path) -> tuple[float | None] | None:
-    """A sweep job whose folder already holds a run: the job a scheduler requeued, or a sweep run again
+def _continue_in_folder(cfg: DictConfig, output_dir: Path) -> Recorded:
+    """What a sweep job does with what its folder holds: the job a scheduler requeued, or a sweep run again
     into its folder (its sweeper decides the same before it launches anything; see hydra_plugins).
 
     Returns:
-        ``(value,)`` when the folder holds this run finished: its recorded value for the sweeper,
-        nothing rewritten. None when the job should train: from ``last.ckpt`` (``ckpt_path`` set) if
-        the run was interrupted, else from scratch, an earlier failed attempt moved aside.
+        The folder's record, whose ``action`` is ``skip`` when it holds this run finished (nothing is
+        rewritten), ``resume`` from its ``last.ckpt`` (``ckpt_path`` is set), ``rerun`` from scratch
+        (the earlier attempt moved aside), or ``new``.
 
     Raises:
         ConfigError: the folder holds a run of other settings.
     """
     previous = recorded(output_dir, cfg)
     if previous.differences:
-        then_now = {output_dir: (previous.summary.get("config", {}), OmegaConf.to_container(cfg, resolve=True))}
+        then_now = {output_dir: (previous.summary.get("config", {}), previous.now)}
         raise ConfigError([describe({output_dir: previous.differences}, then_now)])
     if previous.action == "skip":
         log.info(f"Run {cfg.run_name}: {output_dir} already holds it ({previous.status}); skipped")
-        return (_optimized_value(cfg, previous.metrics),)
-    if previous.action == "resume":
+    elif previous.action == "resume":
         with open_dict(cfg):
             cfg.ckpt_path = "last"
     elif previous.action == "rerun" and rank_zero_only.rank == 0:
         # what Hydra has just written for this job stays; the attempt's own files go aside
         moved = move_aside(output_dir, previous.status, keep=(".hydra", f"{HydraConfig.get().job.name}.log"))
         log.info(f"Run {cfg.run_name}: its earlier attempt ({previous.status}) was moved to {moved}")
-    return None
+    return previous
 
 
 def _resumed_from(cfg: DictConfig, output_dir: Path) -> dict:
