@@ -94,7 +94,7 @@ class Recorder(VisualCallback):
 def test_drawing_happens_in_eval_mode_without_grad_and_restores_train_mode(fail):
     model, callback = VAE(latent_dim=2), Recorder(fail)
     model.train()
-    trainer = SimpleNamespace()
+    trainer = SimpleNamespace(global_step=0)
     if fail:
         with pytest.raises(RuntimeError):
             callback._run(trainer, model, "epoch_000", step=7)
@@ -106,8 +106,9 @@ def test_drawing_happens_in_eval_mode_without_grad_and_restores_train_mode(fail)
 
 def test_prior_samples_decode_the_same_z_at_every_draw(tmp_path):
     model, callback = VAE(latent_dim=4), PriorSamples(n_samples=9)
-    trainer = SimpleNamespace(loggers=[], default_root_dir=str(tmp_path), datamodule=None)
+    trainer = SimpleNamespace(loggers=[], default_root_dir=str(tmp_path), datamodule=None, global_step=0)
     callback._run(trainer, model, "first", step=0)
     callback._run(trainer, model, "second", step=1)
+    callback.writer.flush()  # written on a background thread
     folder = tmp_path / "images" / "prior_samples"
     assert (folder / "first.png").read_bytes() == (folder / "second.png").read_bytes()

@@ -1,5 +1,7 @@
 """Shared machinery of the visual callbacks: when to draw, model state, where pictures go."""
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -8,9 +10,11 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from torch.utils.data import Dataset
-from torchvision.utils import save_image
 
+from vae.callbacks.drawing import PictureWriter, figure_png, grid_png, write_png
 from vae.utils.steps import batches_stepped
+
+log = logging.getLogger(__name__)
 
 
 def take(dataset: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,18 +40,30 @@ class VisualCallback(L.Callback):
     at the step of that validation's scalars, so a run resumed from the epoch's checkpoint
     (which purges events from the checkpoint's step on) keeps it.
 
+    Training waits only for what a picture needs from the model (:meth:`draw`: codes, decoded
+    images, as small CPU tensors); figures, PNG encoding and event-file writes run on a background
+    thread (:class:`~vae.callbacks.drawing.PictureWriter`), each picture encoded once for its PNG
+    and its TensorBoard image. Everything handed over is written before training ends, also when
+    it fails (``on_exception``). A checkpoint saved right after a draw may be written before its
+    pictures are: it records the draw, and a run resumed from it draws again the pictures a kill
+    left unwritten, from the same weights at the same step.
+
     Args:
         every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
+        background: render and write on a background thread; False draws inline (the same pictures).
     """
 
     needs_encoder = True  # draws from codes of images: skipped for models without an encoder (a GAN)
 
-    def __init__(self, every_n_epochs: int = 1) -> None:
+    def __init__(self, every_n_epochs: int = 1, background: bool = True) -> None:
         self.every_n_epochs = every_n_epochs
+        self.writer = PictureWriter(type(self).__name__, background)
         self._drawn_after: int | None = None  # batches_stepped at the last draw
         self.step = 0  # the loggers' step of the current draw
         self._png_name = ""  # of the current draw
         self._images: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._last_draw: dict | None = None  # name, step, global_step and PNGs (relative to the run) of the last draw
+        self._to_check: dict | None = None  # the last draw a checkpoint being resumed recorded
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         raise NotImplementedError
@@ -66,11 +82,43 @@ class VisualCallback(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._drawn_after != batches_stepped(trainer):  # the last epoch was not drawn yet
             self._run(trainer, pl_module, "final", step=batches_stepped(trainer))
+        self.writer.flush()  # every picture written before the loggers close
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        # the pictures drawn so far are written before Lightning closes the loggers; the run's own error
+        # is the one to report, so a picture's is only logged
+        try:
+            self.writer.flush()
+        except Exception as err:
+            log.error(f"{type(self).__name__}: a picture could not be written: {type(err).__name__}: {err}")
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.writer.flush()
+
+    def state_dict(self) -> dict:
+        return {"last_draw": self._last_draw} if self._last_draw else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._to_check = state_dict.get("last_draw")
+
+    @rank_zero_only
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Resumed from a checkpoint saved right after a draw (the same weights): the pictures a kill left
+        # unwritten are drawn again, at the step they belong to.
+        draw, self._to_check = self._to_check, None
+        if not draw or draw["global_step"] != trainer.global_step:
+            return
+        root = Path(trainer.default_root_dir)
+        if all((root / png).is_file() for png in draw["pngs"]):
+            return
+        log.info(f"{type(self).__name__}: drawing {draw['name']} again, its pictures were not all written")
+        self._run(trainer, pl_module, draw["name"], step=draw["step"])
 
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str, step: int) -> None:
         if self.needs_encoder and not getattr(pl_module, "has_encoder", True):
             return
         self._png_name, self.step = png_name, step
+        self._last_draw = {"name": png_name, "step": step, "global_step": trainer.global_step, "pngs": []}
         was_training = pl_module.training
         pl_module.eval()
         try:
@@ -95,6 +143,7 @@ class VisualCallback(L.Callback):
     def _png_path(self, trainer: L.Trainer, tag: str) -> Path:
         folder = Path(trainer.default_root_dir) / "images" / tag.split("/")[-1]
         folder.mkdir(parents=True, exist_ok=True)
+        self._last_draw["pngs"].append(f"images/{folder.name}/{self._png_name}.png")
         return folder / f"{self._png_name}.png"
 
     @staticmethod
@@ -103,13 +152,18 @@ class VisualCallback(L.Callback):
 
     def log_image(self, trainer: L.Trainer, tag: str, grid: torch.Tensor) -> None:
         """Writes an image grid ``(C, H, W)`` with values in [0, 1]."""
-        grid = grid.float().clamp(0, 1).cpu()
-        save_image(grid, self._png_path(trainer, tag))
-        for tensorboard in self._tensorboards(trainer):
-            tensorboard.add_image(tag, grid, global_step=self.step)
+        grid = grid.detach().float().clamp(0, 1).cpu()
+        self.writer.submit(_image, grid, self._png_path(trainer, tag), self._tensorboards(trainer), tag, self.step)
 
-    def log_figure(self, trainer: L.Trainer, tag: str, figure: Figure) -> None:
-        """Writes a matplotlib figure."""
-        figure.savefig(self._png_path(trainer, tag), dpi=100)
-        for tensorboard in self._tensorboards(trainer):
-            tensorboard.add_figure(tag, figure, global_step=self.step, close=False)
+    def log_figure(self, trainer: L.Trainer, tag: str, render: Callable[..., Figure], *data) -> None:
+        """Writes the matplotlib figure ``render(*data)`` makes (``data``: CPU tensors, numbers, text)."""
+        path, tensorboards = self._png_path(trainer, tag), self._tensorboards(trainer)
+        self.writer.submit(_figure, render, data, path, tensorboards, tag, self.step)
+
+
+def _image(grid: torch.Tensor, path: Path, tensorboards: list, tag: str, step: int) -> None:
+    write_png(grid_png(grid), path, tensorboards, tag, step)
+
+
+def _figure(render: Callable[..., Figure], data: tuple, path: Path, tensorboards: list, tag: str, step: int) -> None:
+    write_png(figure_png(render(*data)), path, tensorboards, tag, step)

@@ -15,11 +15,11 @@ class Reconstructions(VisualCallback):
     Args:
         n_images: how many validation images (the first ones of the split, always the same).
         per_row: images per row.
-        every_n_epochs: see ``VisualCallback``.
+        every_n_epochs, background: see ``VisualCallback``.
     """
 
-    def __init__(self, n_images: int = 16, per_row: int = 8, every_n_epochs: int = 1) -> None:
-        super().__init__(every_n_epochs)
+    def __init__(self, n_images: int = 16, per_row: int = 8, every_n_epochs: int = 1, background: bool = True) -> None:
+        super().__init__(every_n_epochs, background)
         self.n_images, self.per_row = n_images, per_row
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -42,13 +42,13 @@ class PriorSamples(VisualCallback):
     Args:
         n_samples: number of samples (a square number gives a square grid: 64 -> 8x8).
         seed: seed of the fixed latent draws.
-        every_n_epochs: see ``VisualCallback``.
+        every_n_epochs, background: see ``VisualCallback``.
     """
 
     needs_encoder = False
 
-    def __init__(self, n_samples: int = 64, seed: int = 0, every_n_epochs: int = 1) -> None:
-        super().__init__(every_n_epochs)
+    def __init__(self, n_samples: int = 64, seed: int = 0, every_n_epochs: int = 1, background: bool = True) -> None:
+        super().__init__(every_n_epochs, background)
         self.n_samples, self.seed = n_samples, seed
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -67,11 +67,11 @@ class Interpolation(VisualCallback):
     Args:
         n_pairs: rows.
         steps: decoded points per row.
-        every_n_epochs: see ``VisualCallback``.
+        every_n_epochs, background: see ``VisualCallback``.
     """
 
-    def __init__(self, n_pairs: int = 4, steps: int = 10, every_n_epochs: int = 1) -> None:
-        super().__init__(every_n_epochs)
+    def __init__(self, n_pairs: int = 4, steps: int = 10, every_n_epochs: int = 1, background: bool = True) -> None:
+        super().__init__(every_n_epochs, background)
         self.n_pairs, self.steps = n_pairs, steps
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -17,20 +17,40 @@ class KLPerDimension(VisualCallback):
     KL term (an auto-encoder). Dimensions near 0 nats are unused by the model.
     """
 
+    def __init__(self, every_n_epochs: int = 1, background: bool = True) -> None:
+        super().__init__(every_n_epochs, background)
+        self._saved: dict[str, float] = {}  # the validation values of the checkpoint a run resumes from
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        # what a draw again of the checkpoint's epoch reads: no validation has run yet (see VisualCallback)
+        self._saved = checkpoint.get("validation", {})
+
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logged = sorted((name, value) for name, value in trainer.callback_metrics.items() if name.startswith(PREFIX))
+        logged = logged or sorted(
+            (name, torch.tensor(value)) for name, value in self._saved.items() if name.startswith(PREFIX)
+        )
         if not logged:
             return
-        kl = torch.stack([value for _, value in logged]).float().cpu()  # (D,)
-        figure = Figure(figsize=(max(4, 0.25 * len(kl) + 2), 3.5), layout="constrained")
-        ax = figure.add_subplot()
-        ax.bar(range(len(kl)), kl.numpy())
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set(
-            xlabel="latent dimension",
-            ylabel="KL (nats per image)",
-            title=f"Validation KL per dimension, total {kl.sum():.2f} nats",
-        )
-        self.log_figure(trainer, "figures/kl_per_dim", figure)
-        for tensorboard in self._tensorboards(trainer):
-            tensorboard.add_histogram("kl_per_dim", kl, global_step=self.step)
+        kl = torch.stack([value for _, value in logged]).float().cpu()  # (D,): one copy from the device
+        self.log_figure(trainer, "figures/kl_per_dim", kl_figure, kl)
+        self.writer.submit(_histograms, self._tensorboards(trainer), kl, self.step)
+
+
+def _histograms(tensorboards: list, kl: torch.Tensor, step: int) -> None:
+    for tensorboard in tensorboards:
+        tensorboard.add_histogram("kl_per_dim", kl, global_step=step)
+
+
+def kl_figure(kl: torch.Tensor) -> Figure:
+    """Bars of the KL of each latent dimension ``(D,)``."""
+    figure = Figure(figsize=(max(4, 0.25 * len(kl) + 2), 3.5), layout="constrained")
+    ax = figure.add_subplot()
+    ax.bar(range(len(kl)), kl.numpy())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(
+        xlabel="latent dimension",
+        ylabel="KL (nats per image)",
+        title=f"Validation KL per dimension, total {kl.sum():.2f} nats",
+    )
+    return figure

@@ -29,30 +29,41 @@ class LatentScatter(VisualCallback):
     Args:
         n_points: validation images to encode.
         plot_3d: for a 3-D latent space, also draw a 3-D scatter.
-        every_n_epochs: see ``VisualCallback``.
+        every_n_epochs, background: see ``VisualCallback``.
     """
 
-    def __init__(self, n_points: int = 2000, plot_3d: bool = True, every_n_epochs: int = 1) -> None:
-        super().__init__(every_n_epochs)
+    def __init__(
+        self, n_points: int = 2000, plot_3d: bool = True, every_n_epochs: int = 1, background: bool = True
+    ) -> None:
+        super().__init__(every_n_epochs, background)
         self.n_points, self.plot_3d = n_points, plot_3d
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, labels = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
-        z = pl_module.encode_all(x)  # (N, D)
+        z = pl_module.encode_all(x).float().cpu()  # (N, D)
         coords, xlabel, ylabel = project_2d(z)
-        figure = Figure(figsize=(6, 5), layout="constrained")
-        ax = figure.add_subplot()
-        points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
-        figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=f"Codes of {len(z)} validation images (latent dim {z.shape[1]})")
-        self.log_figure(trainer, "figures/latent_scatter", figure)
-
+        self.log_figure(trainer, "figures/latent_scatter", scatter_figure, coords, labels, xlabel, ylabel, z.shape[1])
         if self.plot_3d and z.shape[1] == 3:
-            figure = Figure(figsize=(6, 5), layout="constrained")
-            ax = figure.add_subplot(projection="3d")
-            ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3)
-            ax.set(xlabel="z[0]", ylabel="z[1]", zlabel="z[2]", title="Codes in 3-D")
-            self.log_figure(trainer, "figures/latent_scatter_3d", figure)
+            self.log_figure(trainer, "figures/latent_scatter_3d", scatter_figure_3d, z, labels)
+
+
+def scatter_figure(coords: torch.Tensor, labels: torch.Tensor, xlabel: str, ylabel: str, latent_dim: int) -> Figure:
+    """Codes (or their projection) ``(N, 2)`` colored by digit."""
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    ax = figure.add_subplot()
+    points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+    figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"Codes of {len(coords)} validation images (latent dim {latent_dim})")
+    return figure
+
+
+def scatter_figure_3d(z: torch.Tensor, labels: torch.Tensor) -> Figure:
+    """3-D codes colored by digit."""
+    figure = Figure(figsize=(6, 5), layout="constrained")
+    ax = figure.add_subplot(projection="3d")
+    ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3)
+    ax.set(xlabel="z[0]", ylabel="z[1]", zlabel="z[2]", title="Codes in 3-D")
+    return figure
 
 
 class LatentTraversal(VisualCallback):
@@ -68,13 +79,19 @@ class LatentTraversal(VisualCallback):
         steps: decoded points per axis.
         n_dims: rows (most active dimensions) for latents other than 2-D.
         n_points: validation images used to rank the dimensions.
-        every_n_epochs: see ``VisualCallback``.
+        every_n_epochs, background: see ``VisualCallback``.
     """
 
     def __init__(
-        self, span: float = 2.0, steps: int = 11, n_dims: int = 8, n_points: int = 1000, every_n_epochs: int = 1
+        self,
+        span: float = 2.0,
+        steps: int = 11,
+        n_dims: int = 8,
+        n_points: int = 1000,
+        every_n_epochs: int = 1,
+        background: bool = True,
     ) -> None:
-        super().__init__(every_n_epochs)
+        super().__init__(every_n_epochs, background)
         self.span, self.steps, self.n_dims, self.n_points = span, steps, n_dims, n_points
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

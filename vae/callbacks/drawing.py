@@ -1,0 +1,84 @@
+"""Pictures written off the training path: PNG encoding, matplotlib rendering and event-file writes run on a
+background thread, each picture encoded once for its PNG file and its TensorBoard image."""
+
+import io
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from tensorboard.compat.proto.summary_pb2 import Summary
+
+log = logging.getLogger(__name__)
+
+
+def grid_png(grid: torch.Tensor) -> bytes:
+    """PNG of an image grid ``(C, H, W)`` with values in [0, 1], converted as torchvision's ``save_image`` does."""
+    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.squeeze(2) if pixels.shape[2] == 1 else pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def figure_png(figure: Figure) -> bytes:
+    """PNG of a matplotlib figure at 100 dpi (rendered by Agg, no pyplot state)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int) -> None:
+    """The same PNG bytes, as an image summary, to every TensorBoard writer and then to ``path``: a PNG on
+    disk means its event is in the event file (a resumed run draws again what has no PNG)."""
+    if tensorboards:
+        with Image.open(io.BytesIO(png)) as image:
+            width, height = image.size
+            channels = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}[image.mode]
+        encoded = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
+        summary = Summary(value=[Summary.Value(tag=tag, image=encoded)])
+        for tensorboard in tensorboards:  # torch's SummaryWriter: its file writer queues events under a lock
+            tensorboard._get_file_writer().add_summary(summary, global_step=step)
+            tensorboard.flush()
+    path.write_bytes(png)
+
+
+class PictureWriter:
+    """One background thread that renders and writes pictures in the order they were handed over.
+
+    ``submit`` returns at once (or, with ``background=False``, after the work: the same pictures,
+    drawn inline). ``flush`` waits for everything handed over, re-raises the first error of the
+    work and ends the thread, so none outlives the run; the next ``submit`` starts a new one.
+    """
+
+    def __init__(self, name: str, background: bool = True) -> None:
+        self.name, self.background = name, background
+        self._thread: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
+
+    def submit(self, work: Callable, *args) -> None:
+        if not self.background:
+            work(*args)
+            return
+        self._raise_errors(wait=False)
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pictures-{self.name}")
+        self._pending.append(self._thread.submit(work, *args))
+
+    def flush(self) -> None:
+        try:
+            self._raise_errors(wait=True)
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown(wait=True)
+                self._thread = None
+
+    def _raise_errors(self, wait: bool) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            if wait or future.done():
+                future.result()  # raises what the work raised
+            else:
+                self._pending.append(future)
