@@ -11,6 +11,7 @@ import logging
 import sys
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -35,6 +36,11 @@ def main(cfg: DictConfig) -> float | None:
             raise  # the sweep records this job as failed and runs the others
         log.error(str(err))
         sys.exit(1)
+    finally:
+        # Each DDP process leaves its group itself: left to the interpreter's exit, gloo's threads can abort
+        # it ("terminate called without an active exception"), as a rank that ends while rank 0 evaluates.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
