@@ -18,6 +18,9 @@ TAGS = {
 }  # fmt: skip
 
 
+BACKGROUND = "callbacks.draw_in_background=true"
+
+
 def run(overrides: list[str], folder, mnist_root) -> None:
     try:
         train(compose_train(["model.latent_dim=3", *overrides], folder, mnist_root))
@@ -39,7 +42,7 @@ def picture_threads() -> list[str]:
 
 
 def test_pictures_drawn_in_the_background_are_those_drawn_inline_and_no_thread_is_left(mnist_root, tmp_path):
-    run(["trainer.max_epochs=2"], tmp_path / "background", mnist_root)
+    run(["trainer.max_epochs=2", BACKGROUND], tmp_path / "background", mnist_root)
     assert picture_threads() == []
     run(["trainer.max_epochs=2", "callbacks.draw_in_background=false"], tmp_path / "inline", mnist_root)
     background, inline = pictures(tmp_path / "background"), pictures(tmp_path / "inline")
@@ -55,7 +58,7 @@ def test_pictures_drawn_in_the_background_are_those_drawn_inline_and_no_thread_i
 def test_a_run_that_fails_has_written_the_pictures_drawn_before(mnist_root, tmp_path):
     poison = ["+callbacks.poison._target_=tests.helpers.PoisonWeights", "+callbacks.poison.module=decoder"]
     with pytest.raises(NonFiniteLossError):  # at step 3, the first of the second epoch: right after a draw
-        run(["trainer.max_epochs=3", *poison, "+callbacks.poison.step=3"], tmp_path, mnist_root)
+        run(["trainer.max_epochs=3", *poison, "+callbacks.poison.step=3", BACKGROUND], tmp_path, mnist_root)
     assert {name.rsplit("/", 1)[1] for name in pictures(tmp_path)} == {"epoch_000.png"}
     assert len(pictures(tmp_path)) == len(TAGS)
     assert {tag: len(images) for tag, images in tensorboard_images(tmp_path).items()} == dict.fromkeys(TAGS, 1)

@@ -32,6 +32,7 @@ def test_killed_run_resumes_in_its_folder_and_ends_like_an_unbroken_one(tmp_path
         "data.val_size=100",
         "data.batch_size=16",
         "data.binarize=dynamic",  # noise from the global generator: resuming must restore it
+        "callbacks.draw_in_background=true",  # a kill may leave the epoch's pictures unwritten: drawn again
         "trainer.max_epochs=5",
         "trainer.accelerator=cpu",
         f"paths.root_dir={tmp_path}",
