@@ -203,6 +203,17 @@ def git_revision() -> str:
     return subprocess.run(command, cwd=Path(__file__).parent, capture_output=True, text=True).stdout.strip()
 
 
+def provenance(device: torch.device) -> dict:
+    """What a results file says of where it comes from: command, date, hardware, versions, commit."""
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hardware": hardware(device),
+        "versions": {"torch": torch.__version__, "lightning": L.__version__},
+        "git": git_revision(),
+    }
+
+
 def hardware(device: torch.device) -> dict:
     info = {"machine": describe_hardware(device), "torch_threads": torch.get_num_threads(), "device": str(device)}
     return info
@@ -232,11 +243,7 @@ def main() -> None:
     source = ensure_files(root, args.cache_dir.resolve(), md5=args.verify == "md5")
     rows = args.rows + (["a+compile", "d+compile"] if args.compile else [])
     report = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "hardware": hardware(device),
-        "versions": {"torch": torch.__version__, "lightning": L.__version__},
-        "git": git_revision(),
+        **provenance(device),
         "epochs": args.epochs,
         "repeats": args.repeats,
         "training": {},

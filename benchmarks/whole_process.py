@@ -21,13 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import lightning as L
 import torch
 
-from benchmarks.train_speed import git_revision, hardware, plain_tensor_epochs
+from benchmarks.train_speed import plain_tensor_epochs, provenance
 from vae.data.files import ensure_files
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -81,11 +79,7 @@ def main() -> None:
         plain.append(statistics.median(e["train_epoch_s"] / e["images"] for e in epochs))
 
     report = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "hardware": hardware(device),
-        "versions": {"torch": torch.__version__, "lightning": L.__version__},
-        "git": git_revision(),
+        **provenance(device),
         "repeats": args.repeats,
         "plain_s_per_60000_images": statistics.median(plain) * 60_000,
         "import_s": import_seconds(),
