@@ -55,3 +55,18 @@ class KillAtStep(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.ckpt_path is None and trainer.global_step >= self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class ErrorOnSync(L.Callback):
+    """Makes any host-device synchronization inside a training step an error, from step ``from_step`` on
+    (the first steps may sync while kernels and the allocator warm up); CUDA only."""
+
+    def __init__(self, from_step: int = 2) -> None:
+        self.from_step = from_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step >= self.from_step:
+            torch.cuda.set_sync_debug_mode("error")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        torch.cuda.set_sync_debug_mode("default")
