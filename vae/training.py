@@ -144,8 +144,7 @@ def _continue_in_folder(cfg: DictConfig, output_dir: Path) -> Recorded:
     """
     previous = recorded(output_dir, cfg)
     if previous.differences:
-        then_now = {output_dir: (previous.summary.get("config", {}), previous.now)}
-        raise ConfigError([describe({output_dir: previous.differences}, then_now)])
+        raise ConfigError([describe([previous])])
     if previous.action == "skip":
         log.info(f"Run {cfg.run_name}: {output_dir} already holds it ({previous.status}); skipped")
     elif previous.action == "resume":

@@ -52,10 +52,9 @@ class ContinuingLauncher:
         """Each job's config and folder record, given its overrides and number; exits with a message naming
         every folder that holds a run of other settings (the sweepers check before they record the sweep)."""
         checked = [self.job(list(overrides), idx) for overrides, idx in jobs]
-        differing = {rec.folder: rec for _, rec in checked if rec.differences}
+        differing = [rec for _, rec in checked if rec.differences]
         if differing:
-            then_now = {f: (rec.summary.get("config", {}), rec.now) for f, rec in differing.items()}
-            sys.exit(describe({f: rec.differences for f, rec in differing.items()}, then_now))
+            sys.exit(describe(differing))
         return checked
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:

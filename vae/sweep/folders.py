@@ -81,14 +81,14 @@ def differing_keys(then: dict, now: dict, old_dir: str | None = None, new_dir: s
     return [k for k in keys if not k.startswith(WHERE)]
 
 
-def describe(differences: dict[Path, list[str]], then_now: dict[Path, tuple[dict, dict]]) -> str:
+def describe(records: list[Recorded]) -> str:
     """The message refusing a sweep whose folders hold runs of other settings."""
     lines = []
-    for folder, keys in differences.items():
-        then, now = (_flat(c) for c in then_now[folder])
+    for record in records:
+        then, now, keys = _flat(record.summary.get("config", {})), _flat(record.now), record.differences
         shown = ", ".join(f"{k}: {then.get(k, '<unset>')!r} there, {now.get(k, '<unset>')!r} now" for k in keys[:8])
         more = f" and {len(keys) - 8} more" if len(keys) > 8 else ""
-        lines.append(f"{folder} holds a run of other settings ({shown}{more})")
+        lines.append(f"{record.folder} holds a run of other settings ({shown}{more})")
     return (
         "this sweep would continue into folders that hold runs of other settings, so nothing was run:\n  "
         + "\n  ".join(lines)
