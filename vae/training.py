@@ -10,7 +10,6 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -18,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from vae.config import ConfigError, validate
 from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
+from vae.sweep import in_a_sweep
 from vae.sweep.folders import Recorded, describe, move_aside, recorded
 from vae.sweep.pruning import trial_pruning
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
@@ -62,16 +62,18 @@ def train(cfg: DictConfig) -> float | None:
     trainer, history = None, {}
     try:
         validate(cfg)  # before anything is built or written
-        if _in_a_sweep():
+        if in_a_sweep():
             previous = _continue_in_folder(cfg, output_dir)
             if previous.action == "skip":  # the folder holds this run finished: its recorded value
                 return _optimized_value(cfg, previous.metrics)
-        history = _resumed_from(cfg, output_dir)
+        resumed_from = _resume_checkpoint(cfg, output_dir)
+        resumed = _load(resumed_from)
+        history = _resumed_from(output_dir, resumed_from, resumed)
         if rank_zero_only.rank == 0:  # says what runs here, so a sweep continued into the folder knows it
             _record(cfg, output_dir, started, "running", {}, **history)
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True)
-        _hide_events_after_the_checkpoint(cfg, output_dir)
+        _hide_events_after_the_checkpoint(cfg, resumed)
         datamodule, model, trainer = build(cfg)
         pruning = trial_pruning(cfg)
         if pruning is not None:
@@ -84,8 +86,10 @@ def train(cfg: DictConfig) -> float | None:
         best_checkpoint, last_checkpoint = _checkpoints(trainer)
         # the last epoch's, taken now: testing resets them. A run continued after its last epoch (killed
         # while testing) trains none, and its last checkpoint holds them instead.
-        metrics = {**_validation(last_checkpoint), **_final_metrics(trainer)} if trainer.is_global_zero else {}
-        best = _best_scores(best_checkpoint) if trainer.is_global_zero else {}
+        metrics, best = {}, {}  # rank 0 records and returns them
+        if trainer.is_global_zero:
+            metrics = {**_load(last_checkpoint).get("validation", {}), **_final_metrics(trainer)}
+            best = _best_scores(best_checkpoint)
         if pruning is not None and pruning.pruned:
             if trainer.is_global_zero:
                 _record(cfg, output_dir, started, "pruned", metrics, n_params=n_params, **history, **best)
@@ -126,10 +130,6 @@ def train(cfg: DictConfig) -> float | None:
     return _optimized_value(cfg, {**metrics, **best.get("best_metrics", {})})
 
 
-def _in_a_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
 def _continue_in_folder(cfg: DictConfig, output_dir: Path) -> Recorded:
     """What a sweep job does with what its folder holds: the job a scheduler requeued, or a sweep run again
     into its folder (its sweeper decides the same before it launches anything; see hydra_plugins).
@@ -157,34 +157,29 @@ def _continue_in_folder(cfg: DictConfig, output_dir: Path) -> Recorded:
     return previous
 
 
-def _resumed_from(cfg: DictConfig, output_dir: Path) -> dict:
-    """``resumed_from``: every checkpoint this run continued from, earlier continuations included."""
-    path = _resume_checkpoint(cfg, output_dir)
+def _resumed_from(output_dir: Path, path: Path | None, checkpoint: dict) -> dict:
+    """``resumed_from``: every checkpoint this run continued from (``path``, holding ``checkpoint``, this
+    time), earlier continuations included."""
     if path is None:
         return {}
     summary_path = output_dir / "metrics.json"
     earlier = json.loads(summary_path.read_text()).get("resumed_from", []) if summary_path.is_file() else []
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     at = {"checkpoint": str(path), "epoch": checkpoint["epoch"], "step": checkpoint_step(checkpoint)}
     return {"resumed_from": [*earlier, {**at, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}]}
 
 
 def _best_scores(best_checkpoint: str) -> dict:
-    """``best_epoch`` and ``best_metrics``, the validation values the best checkpoint was ranked by;
-    empty without a best checkpoint or those values."""
-    scores = _validation(best_checkpoint)
-    if not scores:
+    """``best_epoch`` and ``best_metrics``, the validation values the best checkpoint was ranked by
+    (saved in it by ``vae.callbacks.ValidationScores``); empty without a best checkpoint or those values."""
+    checkpoint = _load(best_checkpoint)
+    if not checkpoint.get("validation"):
         return {}
-    epoch = torch.load(best_checkpoint, map_location="cpu", weights_only=True, mmap=True)["epoch"]
-    return {"best_epoch": epoch, "best_metrics": dict(sorted(scores.items()))}
+    return {"best_epoch": checkpoint["epoch"], "best_metrics": dict(sorted(checkpoint["validation"].items()))}
 
 
-def _validation(checkpoint_path: str) -> dict[str, float]:
-    """The validation values of the epoch a checkpoint holds (saved in it by ``vae.callbacks.ValidationScores``);
-    empty without a checkpoint or those values."""
-    if not checkpoint_path:
-        return {}
-    return torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True).get("validation", {})
+def _load(checkpoint_path: str | Path | None) -> dict:
+    """A checkpoint's contents (memory-mapped: only what is read is loaded); empty without a path."""
+    return torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True) if checkpoint_path else {}
 
 
 def _optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
@@ -214,14 +209,13 @@ def _record(cfg: DictConfig, output_dir: Path, started: float, status: str, metr
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
 
 
-def _hide_events_after_the_checkpoint(cfg: DictConfig, output_dir: Path) -> None:
-    """When resuming, makes TensorBoard drop what the interrupted run logged after the checkpoint
+def _hide_events_after_the_checkpoint(cfg: DictConfig, checkpoint: dict) -> None:
+    """When resuming from ``checkpoint``, makes TensorBoard drop what the interrupted run logged after it
     (``purge_step``), so the resumed run continues the same curves without doubled steps."""
-    path = _resume_checkpoint(cfg, output_dir)
-    if path is None:
+    if not checkpoint:
         return
     # the first step the resumed run logs at: what the interrupted run logged from there on is stale
-    step = checkpoint_step(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+    step = checkpoint_step(checkpoint)
     for logger in (cfg.get("logger") or {}).values():
         if isinstance(logger, DictConfig) and str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
             with open_dict(logger):
