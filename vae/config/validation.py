@@ -14,10 +14,10 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vae.nets.conv import feature_shape
+from vae.sweep import in_a_sweep
 
 try:  # Lightning's own parser of trainer.precision, so the allowed values never drift from its own
     from lightning.fabric.connector import _convert_precision_to_unified_args as _parse_precision
@@ -210,10 +210,10 @@ def _device_problems(cfg: DictConfig) -> list[str]:
 def _sweep_problems(count: int, processes: str) -> list[str]:
     """DDP inside a multirun of a local launcher: Lightning starts each extra process by running the
     command line again, which would start the whole sweep again in it. SLURM starts the processes itself."""
-    if count <= 1 or not HydraConfig.initialized():
+    if count <= 1 or not in_a_sweep():
         return []
     launcher = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default=""))
-    if HydraConfig.get().mode != RunMode.MULTIRUN or launcher.endswith("SlurmLauncher"):
+    if launcher.endswith("SlurmLauncher"):
         return []
     fix = "run DDP jobs one at a time (python train.py trainer=ddp ..., without -m), or use hydra/launcher=slurm"
     return [f"{processes} in a multirun on this machine ({launcher.rsplit('.', 1)[-1]}): not supported; {fix}"]

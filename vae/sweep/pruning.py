@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
+
+from vae.sweep import in_a_sweep
 
 if TYPE_CHECKING:  # imported where a search needs it: every run imports this module
     import optuna
@@ -77,7 +78,7 @@ def trial_of(study: optuna.Study, storage: optuna.storages.BaseStorage, number: 
 
 def trial_pruning(cfg: DictConfig) -> TrialPruning | None:
     """The pruning callback of a trial of the project's Optuna search with a pruner; None otherwise."""
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not in_a_sweep():
         return None
     hydra_cfg = HydraConfig.get()
     sweeper = hydra_cfg.sweeper
