@@ -16,10 +16,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from vae.sweep.folders import Recorded, describe, move_aside, recorded
+from vae.sweep.folders import LAUNCHES, Recorded, describe, move_aside, recorded
 
 log = logging.getLogger(__name__)
-LAUNCHES = "launches.json"  # <sweep>/launches.json: what each launch of the sweep did with each job
 FAILED = ("rerun", "keep")  # hydra.sweeper.failed: run a failed job again (old files moved aside), or keep it
 
 

@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from hydra_plugins.vae_sweepers.continuing import LAUNCHES
 from vae.report.runs import Run
+from vae.sweep.folders import LAUNCHES
 
 
 def read_launches(sweep: Path) -> list[dict]:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 FINISHED = ("completed", "pruned")  # nothing left to run: a sweep continued into the folder skips it
 UNFINISHED = ("running", "interrupted")  # killed, or stopped by a scheduler: continue from last.ckpt
 ATTEMPTS = "attempts"  # <run>/attempts/<time>_<status>/: earlier attempts moved aside, never deleted
+LAUNCHES = "launches.json"  # <sweep>/launches.json: what each launch of the sweep did with each job
 # Keys that say where and how a run was started rather than what it computes: a moved sweep folder, another
 # data folder, or a continuation from a checkpoint is still the same run.
 WHERE = ("paths.", "ckpt_path", "data.root", "logger.tensorboard.purge_step")
