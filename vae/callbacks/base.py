@@ -40,22 +40,24 @@ class VisualCallback(L.Callback):
     at the step of that validation's scalars, so a run resumed from the epoch's checkpoint
     (which purges events from the checkpoint's step on) keeps it.
 
-    Training waits only for what a picture needs from the model (:meth:`draw`: codes, decoded
-    images, as small CPU tensors); figures, PNG encoding and event-file writes run on a background
-    thread (:class:`~vae.callbacks.drawing.PictureWriter`), each picture encoded once for its PNG
-    and its TensorBoard image. Everything handed over is written before training ends, also when
-    it fails (``on_exception``). A checkpoint saved right after a draw may be written before its
-    pictures are: it records the draw, and a run resumed from it draws again the pictures a kill
-    left unwritten, from the same weights at the same step.
+    Each picture is encoded once for its PNG and its TensorBoard image
+    (:class:`~vae.callbacks.drawing.PictureWriter`). With ``background``, training waits only for
+    what a picture needs from the model (:meth:`draw`: codes, decoded images, as small CPU
+    tensors), and figures, PNG encoding and event-file writes run on a background thread.
+    Everything handed over is written before training ends, also when it fails (``on_exception``).
+    A checkpoint saved right after a draw may then be written before its pictures are: it records
+    the draw, and a run resumed from it draws again the pictures a kill left unwritten, from the
+    same weights at the same step.
 
     Args:
         every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
-        background: render and write on a background thread; False draws inline (the same pictures).
+        background: render and write on a background thread (the same pictures); off by default, as
+            in ``conf/callbacks/visuals.yaml``: on 2 CPU cores the thread slowed training.
     """
 
     needs_encoder = True  # draws from codes of images: skipped for models without an encoder (a GAN)
 
-    def __init__(self, every_n_epochs: int = 1, background: bool = True) -> None:
+    def __init__(self, every_n_epochs: int = 1, background: bool = False) -> None:
         self.every_n_epochs = every_n_epochs
         self.writer = PictureWriter(type(self).__name__, background)
         self._drawn_after: int | None = None  # batches_stepped at the last draw

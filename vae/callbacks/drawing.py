@@ -1,8 +1,7 @@
-"""Pictures written off the training path: PNG encoding, matplotlib rendering and event-file writes run on a
-background thread, each picture encoded once for its PNG file and its TensorBoard image."""
+"""Pictures encoded once for their PNG file and their TensorBoard image, and, on request, rendered and written
+off the training path: matplotlib rendering, PNG encoding and event-file writes on a background thread."""
 
 import io
-import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -11,8 +10,6 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 from tensorboard.compat.proto.summary_pb2 import Summary
-
-log = logging.getLogger(__name__)
 
 
 def grid_png(grid: torch.Tensor) -> bytes:
@@ -46,14 +43,15 @@ def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int) -
 
 
 class PictureWriter:
-    """One background thread that renders and writes pictures in the order they were handed over.
+    """Renders and writes pictures in the order they were handed over: inline, or with ``background`` on
+    one background thread.
 
-    ``submit`` returns at once (or, with ``background=False``, after the work: the same pictures,
-    drawn inline). ``flush`` waits for everything handed over, re-raises the first error of the
-    work and ends the thread, so none outlives the run; the next ``submit`` starts a new one.
+    ``submit`` returns after the work, or at once with ``background`` (the same pictures). ``flush``
+    waits for everything handed over, re-raises the first error of the work and ends the thread, so
+    none outlives the run; the next ``submit`` starts a new one.
     """
 
-    def __init__(self, name: str, background: bool = True) -> None:
+    def __init__(self, name: str, background: bool = False) -> None:
         self.name, self.background = name, background
         self._thread: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []

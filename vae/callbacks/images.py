@@ -18,7 +18,7 @@ class Reconstructions(VisualCallback):
         every_n_epochs, background: see ``VisualCallback``.
     """
 
-    def __init__(self, n_images: int = 16, per_row: int = 8, every_n_epochs: int = 1, background: bool = True) -> None:
+    def __init__(self, n_images: int = 16, per_row: int = 8, every_n_epochs: int = 1, background: bool = False) -> None:
         super().__init__(every_n_epochs, background)
         self.n_images, self.per_row = n_images, per_row
 
@@ -47,7 +47,7 @@ class PriorSamples(VisualCallback):
 
     needs_encoder = False
 
-    def __init__(self, n_samples: int = 64, seed: int = 0, every_n_epochs: int = 1, background: bool = True) -> None:
+    def __init__(self, n_samples: int = 64, seed: int = 0, every_n_epochs: int = 1, background: bool = False) -> None:
         super().__init__(every_n_epochs, background)
         self.n_samples, self.seed = n_samples, seed
 
@@ -70,7 +70,7 @@ class Interpolation(VisualCallback):
         every_n_epochs, background: see ``VisualCallback``.
     """
 
-    def __init__(self, n_pairs: int = 4, steps: int = 10, every_n_epochs: int = 1, background: bool = True) -> None:
+    def __init__(self, n_pairs: int = 4, steps: int = 10, every_n_epochs: int = 1, background: bool = False) -> None:
         super().__init__(every_n_epochs, background)
         self.n_pairs, self.steps = n_pairs, steps
 

@@ -17,7 +17,7 @@ class KLPerDimension(VisualCallback):
     KL term (an auto-encoder). Dimensions near 0 nats are unused by the model.
     """
 
-    def __init__(self, every_n_epochs: int = 1, background: bool = True) -> None:
+    def __init__(self, every_n_epochs: int = 1, background: bool = False) -> None:
         super().__init__(every_n_epochs, background)
         self._saved: dict[str, float] = {}  # the validation values of the checkpoint a run resumes from
 

@@ -33,7 +33,7 @@ class LatentScatter(VisualCallback):
     """
 
     def __init__(
-        self, n_points: int = 2000, plot_3d: bool = True, every_n_epochs: int = 1, background: bool = True
+        self, n_points: int = 2000, plot_3d: bool = True, every_n_epochs: int = 1, background: bool = False
     ) -> None:
         super().__init__(every_n_epochs, background)
         self.n_points, self.plot_3d = n_points, plot_3d
@@ -89,7 +89,7 @@ class LatentTraversal(VisualCallback):
         n_dims: int = 8,
         n_points: int = 1000,
         every_n_epochs: int = 1,
-        background: bool = True,
+        background: bool = False,
     ) -> None:
         super().__init__(every_n_epochs, background)
         self.span, self.steps, self.n_dims, self.n_points = span, steps, n_dims, n_points
