@@ -44,7 +44,10 @@ def _histograms(tensorboards: list, kl: torch.Tensor, step: int) -> None:
 
 def kl_figure(kl: torch.Tensor) -> Figure:
     """Bars of the KL of each latent dimension ``(D,)``."""
-    figure = Figure(figsize=(max(4, 0.25 * len(kl) + 2), 3.5), layout="constrained")
+    width = max(4, 0.25 * len(kl) + 2)
+    figure = Figure(figsize=(width, 3.5))
+    # fixed margins in inches, for speed: a layout engine measures every text again at each draw
+    figure.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.15, top=0.9)
     ax = figure.add_subplot()
     ax.bar(range(len(kl)), kl.numpy())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
