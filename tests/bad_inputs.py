@@ -84,6 +84,7 @@ BAD_INPUTS: list[tuple[list[str], str, str]] = [
     (["seed=-1"], "validate", "seed=-1: must be null or a whole number in [0, 2**32)"),
     (["ckpt_path=/no/such.ckpt"], "validate", "ckpt_path='/no/such.ckpt': no such file"),
     (["callbacks.every_n_epochs=-1"], "validate", "callbacks.every_n_epochs=-1: must be a whole number >= 0"),
+    (["callbacks.projector.n_images=-5"], "validate", "callbacks.projector.n_images=-5: must be a whole number"),
     (["evaluation.nll.max_decodes=0"], "validate", "evaluation.nll.max_decodes=0: must be a number of images per"),
 ]
 

@@ -86,6 +86,9 @@ def test_a_few_steps_move_both_losses_and_make_samples(make_cfg, tmp_path):
     assert [event.step for event in events.Images("images/prior_samples")] == [3]
     assert [event.step for event in events.Scalars("val/fid")] == [3]
     assert not (tmp_path / "images" / "reconstructions").exists()  # nothing to reconstruct with
+    assert not (tmp_path / "projector_config.pbtxt").exists()  # no codes of images for the Projector
+    (layout,) = events.Tensors("custom_scalars__config__")
+    assert b"^train/(d|g)_loss$" in layout.tensor_proto.string_val[0]  # its own charts
 
     model = load_model(summary["best_checkpoint"], run_cfg=cfg)
     assert isinstance(model, GAN)

@@ -25,7 +25,7 @@ from hydra_plugins.vae_sweepers.search import distribution, trial_overrides
 from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
 from tests.conftest import TINY, compose_train
 from tests.idx import write_mnist
-from tests.tensorboard_events import load_events
+from tests.tensorboard_events import load_events, visible_hparams
 from vae.config import ConfigError
 from vae.sweep.folders import move_aside, recorded
 from vae.training import train
@@ -191,6 +191,9 @@ def test_a_killed_search_continues_its_sqlite_study_to_n_trials_and_prunes_trail
     assert {folder: fingerprint(folder) for folder in finished} == finished
     assert len(list(sweep.glob("**/optimization_results.yaml"))) == 1
     assert third.is_dir() and (third / "metrics.json").is_file()
+    # the HPARAMS table opens on the searched keys (the command line's first), then the model
+    searched = ["backbone.hidden_dims.0", "model", "model.beta", "model.latent_dim", "optimizer.lr"]
+    assert all(visible_hparams(load_events(folder)) == searched for folder in finished)
     # pruned: stopped after an epoch that trailed, before its last, and recorded so
     pruned = [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     assert pruned, [t.intermediate_values for t in study.trials]

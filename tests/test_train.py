@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from tests.conftest import TINY, compose_train
 from tests.idx import write_mnist
-from tests.tensorboard_events import hparams_entry, load_events
+from tests.tensorboard_events import hparams_entry, load_events, visible_hparams
 from vae.likelihoods import Gaussian
 from vae.nets import ConvEncoder
 from vae.training import train
@@ -201,11 +201,14 @@ def run_train(args: list[str], cwd: Path = PROJECT) -> subprocess.CompletedProce
 @pytest.mark.slow
 def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
     sweep = tmp_path / "sweep"
-    run_train(
+    result = run_train(
         ["-m", "model=vae,ae", "backbone=mlp,conv", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}"]
         + TINY
         + [f"hydra.sweep.dir={sweep}"]
     )
+    # a quiet run: no advertising tips, no notices the project's own settings cause
+    output = result.stdout + result.stderr + "".join(p.read_text() for p in sweep.glob("*/train.log"))
+    assert "Trainer already configured" not in output and "Tip:" not in output and "litlogger" not in output
     runs = sorted(p for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert sorted(p.name.rsplit("_", 1)[0] for p in runs) == sorted(
         ["vae-mlp-z20-b1", "vae-conv-z20-b1", "ae-mlp-z20-b1", "ae-conv-z20-b1"]
@@ -214,9 +217,13 @@ def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
     for run in runs:
         summary = json.loads((run / "metrics.json").read_text())
         assert summary["status"] == "completed" and summary["metrics"]["test/loss"] > 0
-        params, _ = hparams_entry(load_events(run))
+        events = load_events(run)
+        params, _ = hparams_entry(events)
         assert f"{params['model']}-{params['backbone']}-z20-b1" == summary["run_name"]
         columns.add(frozenset(params))
+        # the HPARAMS table opens on what the sweep varies, then the studies' settings, whichever run it reads
+        assert visible_hparams(events) == ["backbone", "likelihood", "model", "model.beta", "model.latent_dim"]
+        assert (run / "projector_config.pbtxt").is_file()  # every run, the AE's too, in the Projector's menu
     # TensorBoard takes the HPARAMS columns from one run: every run must declare the same ones
     assert len(columns) == 1
 

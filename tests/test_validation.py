@@ -1,5 +1,6 @@
 """Bad inputs fail early with one clear message naming the key, the value and what is allowed."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -109,3 +110,16 @@ def test_docs_list_every_bad_input_tried():
     missing = [given for given in inputs if f"`{given}`" not in doc]
     assert not missing, f"add these to docs/reliability.md: {missing}"
     assert len(BAD_INPUTS) >= 25
+
+
+def test_a_logger_whose_extra_is_not_installed_is_refused_before_anything_starts(mnist_root, tmp_path, monkeypatch):
+    cfg = compose_train(["logger=many"], tmp_path, mnist_root)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real_find_spec(name, *a)
+    )
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    assert error.value.problems == [
+        'logger: MLflow (logger=mlflow or many) needs its extra: pip install -e ".[mlflow]"'
+    ]

@@ -21,6 +21,8 @@ from vae.sweep import in_a_sweep
 from vae.sweep.folders import Recorded, describe, move_aside, recorded
 from vae.sweep.pruning import trial_pruning
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
+from vae.utils.charts import log_chart_layout
+from vae.utils.loggers import prepare_loggers
 from vae.utils.steps import checkpoint_step
 
 log = logging.getLogger(__name__)
@@ -73,13 +75,14 @@ def train(cfg: DictConfig) -> float | None:
             _record(cfg, output_dir, started, "running", {}, **history)
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True)
-        _hide_events_after_the_checkpoint(cfg, resumed)
+        prepare_loggers(cfg.get("logger"), resumed)
         datamodule, model, trainer = build(cfg)
         pruning = trial_pruning(cfg)
         if pruning is not None:
             trainer.callbacks.append(pruning)
         n_params = sum(p.numel() for p in model.parameters())
         log_hyperparameters(trainer, flat_hyperparameters(cfg, n_params))
+        log_chart_layout(trainer, model)
         log.info(f"Run {cfg.run_name}: writing to {output_dir}")
 
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -207,19 +210,6 @@ def _record(cfg: DictConfig, output_dir: Path, started: float, status: str, metr
     summary["config"] = OmegaConf.to_container(cfg, resolve=True)
     output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; a config composed in Python may not
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-
-
-def _hide_events_after_the_checkpoint(cfg: DictConfig, checkpoint: dict) -> None:
-    """When resuming from ``checkpoint``, makes TensorBoard drop what the interrupted run logged after it
-    (``purge_step``), so the resumed run continues the same curves without doubled steps."""
-    if not checkpoint:
-        return
-    # the first step the resumed run logs at: what the interrupted run logged from there on is stale
-    step = checkpoint_step(checkpoint)
-    for logger in (cfg.get("logger") or {}).values():
-        if isinstance(logger, DictConfig) and str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
-            with open_dict(logger):
-                logger.purge_step = step
 
 
 def _resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:

@@ -5,6 +5,7 @@ from vae.callbacks.checks import NonFiniteLossError, TrainingChecks
 from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
 from vae.callbacks.kl import KLPerDimension
 from vae.callbacks.latent import LatentScatter, LatentTraversal
+from vae.callbacks.projector import LatentProjector
 from vae.callbacks.rng import RNGState
 from vae.callbacks.scores import ValidationScores
 from vae.callbacks.timing import EpochTimer
@@ -13,6 +14,7 @@ __all__ = [
     "EpochTimer",
     "Interpolation",
     "KLPerDimension",
+    "LatentProjector",
     "LatentScatter",
     "LatentTraversal",
     "NonFiniteLossError",

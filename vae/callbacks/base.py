@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from torch.utils.data import Dataset
 
 from vae.callbacks.drawing import PictureWriter, figure_png, grid_png, write_png
+from vae.utils.loggers import artifact_stores
 from vae.utils.steps import batches_stepped
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class VisualCallback(L.Callback):
 
     Subclasses implement :meth:`draw`, which runs on global rank zero with the model in eval
     mode under ``torch.no_grad()``; the model's mode is restored afterwards. Pictures go to
-    TensorBoard (when a ``TensorBoardLogger`` is attached) and, as PNGs, to
+    TensorBoard (when a ``TensorBoardLogger`` is attached), to MLflow runs as artifacts, and as PNGs to
     ``<run folder>/images/<name>/epoch_<NNN>.png`` (NNN the 0-based epoch, as in checkpoint
     names), or ``final.png`` for the draw at the end of training.
 
@@ -155,17 +156,22 @@ class VisualCallback(L.Callback):
     def log_image(self, trainer: L.Trainer, tag: str, grid: torch.Tensor) -> None:
         """Writes an image grid ``(C, H, W)`` with values in [0, 1]."""
         grid = grid.detach().float().clamp(0, 1).cpu()
-        self.writer.submit(_image, grid, self._png_path(trainer, tag), self._tensorboards(trainer), tag, self.step)
+        self.writer.submit(_image, grid, self._destination(trainer, tag))
 
     def log_figure(self, trainer: L.Trainer, tag: str, render: Callable[..., Figure], *data) -> None:
         """Writes the matplotlib figure ``render(*data)`` makes (``data``: CPU tensors, numbers, text)."""
-        path, tensorboards = self._png_path(trainer, tag), self._tensorboards(trainer)
-        self.writer.submit(_figure, render, data, path, tensorboards, tag, self.step)
+        self.writer.submit(_figure, render, data, self._destination(trainer, tag))
+
+    def _destination(self, trainer: L.Trainer, tag: str) -> tuple:
+        """Where a picture goes, as ``write_png`` takes it: its PNG, the TensorBoard writers, its tag and
+        step, and the MLflow runs."""
+        path, stores = self._png_path(trainer, tag), artifact_stores(trainer.loggers)
+        return path, self._tensorboards(trainer), tag, self.step, stores
 
 
-def _image(grid: torch.Tensor, path: Path, tensorboards: list, tag: str, step: int) -> None:
-    write_png(grid_png(grid), path, tensorboards, tag, step)
+def _image(grid: torch.Tensor, destination: tuple) -> None:
+    write_png(grid_png(grid), *destination)
 
 
-def _figure(render: Callable[..., Figure], data: tuple, path: Path, tensorboards: list, tag: str, step: int) -> None:
-    write_png(figure_png(render(*data)), path, tensorboards, tag, step)
+def _figure(render: Callable[..., Figure], data: tuple, destination: tuple) -> None:
+    write_png(figure_png(render(*data)), *destination)

@@ -27,9 +27,10 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int) -> None:
+def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int, stores: list = ()) -> None:
     """The same PNG bytes, as an image summary, to every TensorBoard writer and then to ``path``: a PNG on
-    disk means its event is in the event file (a resumed run draws again what has no PNG)."""
+    disk means its event is in the event file (a resumed run draws again what has no PNG). Then the file
+    to every ``(client, run_id)`` of ``stores`` (MLflow) as the artifact ``images/<folder>/<name>``."""
     if tensorboards:
         with Image.open(io.BytesIO(png)) as image:
             width, height = image.size
@@ -40,6 +41,8 @@ def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int) -
             tensorboard._get_file_writer().add_summary(summary, global_step=step)
             tensorboard.flush()
     path.write_bytes(png)
+    for client, run_id in stores:
+        client.log_artifact(run_id, str(path), f"images/{path.parent.name}")
 
 
 class PictureWriter:

@@ -5,6 +5,7 @@ these are the ranges and the rules that tie several keys together. Every problem
 each naming the key, the value and what is allowed, in one :class:`ConfigError`.
 """
 
+import importlib.util
 import math
 import os
 from collections.abc import Callable
@@ -91,6 +92,8 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("trainer.check_val_every_n_epoch", at_least(1), "a whole number >= 1"),
     ("trainer.log_every_n_steps", at_least(1), "a whole number >= 1"),
     ("callbacks.every_n_epochs", at_least(0), "a whole number >= 0 (0 draws only at the end)"),
+    ("callbacks.projector.n_images", at_least(0), "a whole number of validation images >= 0 (0 writes none)"),
+    ("callbacks.projector.every_n_epochs", at_least(0), "a whole number >= 0 (0 writes only at the end)"),
     ("evaluation.nll.k", at_least(1), "a number of importance samples >= 1"),
     ("evaluation.nll.images", lambda v: v is None or at_least(1)(v), "null (all) or a number of test images >= 1"),
     ("evaluation.nll.batch", at_least(1), "a whole number >= 1"),
@@ -116,7 +119,7 @@ def validate(cfg: DictConfig) -> None:
         if lr is not ABSENT and not above(0)(lr):
             problems.append(f"model.optimizer.lr={_show(lr)}: must be a learning rate > 0")
     problems += _conv_problems(cfg) + _likelihood_problems(cfg) + _device_problems(cfg) + _precision_problems(cfg)
-    problems += _monitor_problems(cfg)
+    problems += _monitor_problems(cfg) + _logger_problems(cfg)
     if "trainer" in cfg:  # training's ckpt_path: evaluate.py's also takes folders, and checks them itself
         problems += _checkpoint_problems(cfg)
     if problems:
@@ -237,3 +240,15 @@ def _checkpoint_problems(cfg: DictConfig) -> list[str]:
         return []
     allowed = "a checkpoint file, or 'last' for the run folder's checkpoints/last.ckpt"
     return [f"ckpt_path={_show(ckpt_path)}: no such file; give {allowed}"]
+
+
+def _logger_problems(cfg: DictConfig) -> list[str]:
+    """A logger whose package is an optional extra that is not installed."""
+    loggers = cfg.get("logger") or {}
+    uses_mlflow = any(
+        isinstance(entry, DictConfig) and str(entry.get("_target_", "")).endswith("MLFlowLogger")
+        for entry in loggers.values()
+    )
+    if uses_mlflow and importlib.util.find_spec("mlflow") is None:
+        return ['logger: MLflow (logger=mlflow or many) needs its extra: pip install -e ".[mlflow]"']
+    return []

@@ -1,14 +1,19 @@
 """The HPARAMS entry of a run in TensorBoard: its settings and the metrics to compare it by."""
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard.summary import hparams
+
+from vae.sweep import in_a_sweep
+from vae.utils.loggers import unlogged_params
 
 # Columns of the HPARAMS table. TensorBoard fills each with the last value of that scalar in
 # the run, so they show the final numbers without logging anything twice.
@@ -18,6 +23,11 @@ HPARAM_METRICS = (
     "test/nll", "samples/fid", "samples/inception_score", "recon/accuracy",
 )  # fmt: skip
 GROUPS = ("model", "backbone", "likelihood", "optimizer")
+# The settings the studies' tables are organised by: the HPARAMS columns shown, after what a sweep varies.
+HEADLINE = ("model", "model.latent_dim", "model.beta", "backbone", "likelihood")
+# TensorBoard opens the HPARAMS table showing the first five settings of its experiment, which it
+# sorts by "differs" (true first), then by name: the ones to show are those marked as differing.
+SHOWN = 5
 # Settings every run reports, whatever its model or backbone ("None" where one does not apply,
 # e.g. mc_samples for an auto-encoder, channels for an MLP).
 CORE = (
@@ -63,15 +73,56 @@ def flat_hyperparameters(cfg: DictConfig, n_params: int) -> dict[str, Any]:
     return params
 
 
-@rank_zero_only
-def log_hyperparameters(trainer: L.Trainer, params: dict[str, Any]) -> None:
-    """Writes the run's HPARAMS entry to every TensorBoard logger, declaring ``HPARAM_METRICS``.
+def swept_keys() -> list[str]:
+    """The keys the sweep of this job varies: its command's sweep overrides (kept in the sweep's
+    ``multirun.yaml``) and the sweeper's ``params`` (and, for a search, the ``params_by_choice`` of this
+    job's choice). Empty outside a sweep."""
+    if not in_a_sweep():
+        return []
+    hydra_cfg = HydraConfig.get()
+    keys = []
+    multirun = Path(hydra_cfg.sweep.dir) / "multirun.yaml"
+    if multirun.is_file():
+        overrides = OverridesParser.create().parse_overrides(list(OmegaConf.load(multirun).hydra.overrides.task))
+        keys += [o.key_or_group for o in overrides if o.is_sweep_override()]
+    keys += list(hydra_cfg.sweeper.get("params") or {})
+    for group, by_choice in (hydra_cfg.sweeper.get("params_by_choice") or {}).items():
+        keys += list(by_choice.get(hydra_cfg.runtime.choices.get(group), None) or {})
+    return list(dict.fromkeys(keys))
 
-    Also fills the logger's ``hparams.yaml`` with ``params``.
+
+def experiment_summary(params: dict[str, Any], shown: list[str]):
+    """The HPARAMS experiment of a run: its settings, ``HPARAM_METRICS`` as the metrics, and the
+    settings ``shown`` marked as differing, which puts them first and makes them the visible columns.
+
+    Returns:
+        The summaries to write: the experiment, the session's start and its end.
     """
     experiment, session_start, session_end = hparams(params, dict.fromkeys(HPARAM_METRICS, 0.0))
+    value = experiment.value[0]
+    content = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in content.experiment.hparam_infos:
+        info.differs = info.name in shown
+    value.metadata.plugin_data.content = content.SerializeToString()
+    return experiment, session_start, session_end
+
+
+@rank_zero_only
+def log_hyperparameters(trainer: L.Trainer, params: dict[str, Any]) -> None:
+    """Writes the run's HPARAMS entry to every TensorBoard logger, declaring ``HPARAM_METRICS``, and
+    fills the logger's ``hparams.yaml`` with ``params``. Every run of a sweep writes the same experiment,
+    whichever of them TensorBoard reads it from: the swept keys, then ``HEADLINE``, up to ``SHOWN``
+    columns, open visible. Other loggers get ``params`` as their hyperparameters (an MLflow run continued
+    in its folder, those it does not hold yet).
+    """
+    shown = [key for key in dict.fromkeys([*swept_keys(), *HEADLINE]) if key in params][:SHOWN]
+    summaries = experiment_summary(params, shown)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.hparams.update(params)
-            for summary in (experiment, session_start, session_end):
+            for summary in summaries:
                 logger.experiment.file_writer.add_summary(summary)
+        elif isinstance(logger, MLFlowLogger):
+            logger.log_hyperparams(unlogged_params(logger, params))
+        else:  # CSV: its hparams.yaml
+            logger.log_hyperparams(params)

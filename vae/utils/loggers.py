@@ -1,0 +1,109 @@
+"""Loggers a resumed run continues: the same CSV file and the same MLflow run, not new ones."""
+
+import csv
+import logging
+from pathlib import Path
+
+from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from omegaconf import DictConfig, open_dict
+
+from vae.utils.steps import checkpoint_step
+
+log = logging.getLogger(__name__)
+
+
+class CSVLogger(LightningCSVLogger):
+    """Lightning's ``CSVLogger`` (``<log_dir>/metrics.csv``, one row per logging step), continued by a
+    resumed run: Lightning's deletes an existing ``metrics.csv``; this one keeps its rows logged
+    before ``purge_step`` (the resumed run logs the rest again), as TensorBoard's ``purge_step`` does.
+
+    Args:
+        purge_step: the step a resumed run logs first (set by ``vae.training``); None: a new run.
+        *args, **kwargs: Lightning's ``CSVLogger``.
+    """
+
+    def __init__(self, *args, purge_step: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.purge_step = purge_step
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is not None or self.purge_step is None:
+            return super().experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        kept, header = [], []
+        if path.is_file():
+            with path.open(newline="") as file:
+                reader = csv.DictReader(file)
+                header = list(reader.fieldnames or [])
+                kept = [row for row in reader if row.get("step") and int(row["step"]) < self.purge_step]
+        for name in ("metrics.csv", "hparams.yaml"):  # rewritten below and at the fit's start; Lightning's
+            (path.parent / name).unlink(missing_ok=True)  # writer would warn that it deletes them
+        experiment = super().experiment
+        if header:
+            with path.open("w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(kept)
+            experiment.metrics_keys = header  # new columns are added to the file as Lightning adds them
+        return experiment
+
+
+def unlogged_params(logger: MLFlowLogger, params: dict) -> dict:
+    """The ``params`` an MLflow run does not hold yet. MLflow keeps a run's parameters as first logged, so
+    a continued run (e.g. to more epochs) logs only new ones; the values it changed are logged as a
+    warning (the run folder's ``metrics.json`` holds its whole config)."""
+    held = logger.experiment.get_run(logger.run_id).data.params
+    params = {key: str(value) for key, value in params.items()}  # as MLflow holds them
+    changed = [f"{key}: {held[key]} -> {value}" for key, value in params.items() if held.get(key, value) != value]
+    if changed:
+        log.warning(f"MLflow run {logger.run_id} keeps its first parameters; changed now: {', '.join(changed)}")
+    return {key: value for key, value in params.items() if key not in held}
+
+
+def artifact_stores(loggers: list[Logger]) -> list[tuple]:
+    """``(client, run_id)`` of every MLflow logger: where pictures go as artifacts."""
+    return [(logger.experiment, logger.run_id) for logger in loggers if isinstance(logger, MLFlowLogger)]
+
+
+def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> str | None:
+    """The MLflow run an earlier process of the run in ``run_folder`` logged to (its ``run_folder``
+    tag), to continue it; None when there is none."""
+    from mlflow.tracking import MlflowClient  # an optional extra: imported only when a config uses it
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.run_folder = '{run_folder}'", max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> None:
+    """Sets the logger configs up before they are built: a run resumed from ``checkpoint`` continues its
+    logs where the checkpoint was taken, and an MLflow SQLite store gets its folder.
+
+    What the interrupted run logged from the checkpoint's step on is dropped (TensorBoard's
+    ``purge_step``, this module's CSV logger) or, in MLflow, which cannot delete values, left in the
+    run's history beside the values logged again.
+    """
+    step = checkpoint_step(checkpoint) if checkpoint else None
+    for logger in (loggers or {}).values():
+        if not isinstance(logger, DictConfig) or "_target_" not in logger:
+            continue
+        target = str(logger._target_)
+        with open_dict(logger):
+            if step is not None and target in (f"{__name__}.CSVLogger", "lightning.pytorch.loggers.TensorBoardLogger"):
+                logger.purge_step = step
+            if target == "lightning.pytorch.loggers.MLFlowLogger":
+                uri = str(logger.get("tracking_uri") or "")
+                if uri.startswith("sqlite:///"):  # SQLite makes no folders
+                    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                folder = (logger.get("tags") or {}).get("run_folder")
+                if step is not None and folder and not logger.get("run_id"):
+                    logger.run_id = mlflow_run_of(uri, logger.experiment_name, folder)
