@@ -111,3 +111,8 @@ def test_mlflow_holds_one_run_with_the_params_metrics_and_pictures(continued):
     assert sorted({m.step for m in history}) == [BATCHES - 1, 2 * BATCHES - 1]
     pictures = {f.path for f in client.list_artifacts(run.info.run_id, "images/reconstructions")}
     assert pictures == {"images/reconstructions/epoch_000.png", "images/reconstructions/epoch_001.png"}
+
+
+def test_a_list_of_loggers_builds_each_of_them(make_cfg):
+    _, _, trainer = build(make_cfg("logger=[tensorboard,csv]"))
+    assert [type(logger).__name__ for logger in trainer.loggers] == ["TensorBoardLogger", "CSVLogger"]

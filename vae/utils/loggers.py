@@ -69,6 +69,21 @@ def artifact_stores(loggers: list[Logger]) -> list[tuple]:
     return [(logger.experiment, logger.run_id) for logger in loggers if isinstance(logger, MLFlowLogger)]
 
 
+def ready_sqlite_store(uri: str, experiment_name: str, artifact_location: str | None) -> None:
+    """Makes the SQLite store of ``uri`` and its experiment, once, under a file lock. The jobs of a
+    parallel sweep start together: each would migrate the new database and create the experiment,
+    and all but one would fail."""
+    from filelock import FileLock
+    from mlflow.tracking import MlflowClient
+
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)  # SQLite makes no folders
+    with FileLock(f"{database}.lock"):
+        client = MlflowClient(uri)
+        if client.get_experiment_by_name(experiment_name) is None:  # the first call makes the database
+            client.create_experiment(experiment_name, artifact_location=artifact_location)
+
+
 def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> str | None:
     """The MLflow run an earlier process of the run in ``run_folder`` logged to (its ``run_folder``
     tag), to continue it; None when there is none."""
@@ -102,8 +117,8 @@ def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> None:
                 logger.purge_step = step
             if target == "lightning.pytorch.loggers.MLFlowLogger":
                 uri = str(logger.get("tracking_uri") or "")
-                if uri.startswith("sqlite:///"):  # SQLite makes no folders
-                    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                if uri.startswith("sqlite:///"):
+                    ready_sqlite_store(uri, logger.experiment_name, logger.get("artifact_location"))
                 folder = (logger.get("tags") or {}).get("run_folder")
                 if step is not None and folder and not logger.get("run_id"):
                     logger.run_id = mlflow_run_of(uri, logger.experiment_name, folder)
