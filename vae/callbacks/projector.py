@@ -22,7 +22,7 @@ class LatentProjector(VisualCallback):
 
     Each draw is one entry of the Projector's tensor menu, ``latent_codes:<step>``. Its files
     (``<step>/latent_codes/``: the codes as TSV, the labels, the sprite) sit in the run folder beside
-    the event files, about 0.3 MB for 1,000 images of 20-D codes.
+    the event files: 0.72 MB for 1,000 images of 20-D codes (the TSV 0.39 MB, the sprite 0.33 MB).
 
     Args:
         n_images: validation images (the first of the split, the same at every draw); 0 writes none.
