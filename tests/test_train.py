@@ -54,14 +54,14 @@ def test_train_writes_metrics_checkpoints_and_hparams(make_cfg, tmp_path):
     assert params["data.val_size"] == 40  # an overridden key is reported too
 
 
-@pytest.mark.parametrize("model", ["vae", "ae"])
+@pytest.mark.parametrize("model", ["vae", "iwae", "ae"])
 @pytest.mark.parametrize("backbone", ["mlp", "conv"])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_every_group_option_composes_and_builds(make_cfg, model, backbone, likelihood):
     cfg = make_cfg(f"model={model}", f"backbone={backbone}", f"likelihood={likelihood}")
     datamodule = hydra.utils.instantiate(cfg.data)
     net = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
-    assert type(net).__name__ == {"vae": "VAE", "ae": "AutoEncoder"}[model]
+    assert type(net).__name__ == {"vae": "VAE", "iwae": "IWAE", "ae": "AutoEncoder"}[model]
     assert net.likelihood.name == likelihood
     assert net(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
 

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+LOG_2PI = math.log(2 * math.pi)
+
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x | logits) under independent Bernoullis, per image.
@@ -72,6 +74,54 @@ def negative_elbo(recon: torch.Tensor, kl_per_dim: torch.Tensor, beta: float = 1
         "elbo": -(recon + kl).detach().mean(),
         "kl_per_dim": kl_per_dim.detach().mean(0),
     }
+
+
+def log_importance_weights(
+    log_lik: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """log w = log p(x | z) + log p(z) - log q(z | x) of samples z ~ q(z | x) = N(mu, exp(logvar)), with
+    the prior p(z) = N(0, I) (Burda, Grosse & Salakhutdinov, 2016). The one implementation of the
+    weights, used by the IWAE's objective and by the likelihood estimate of ``vae.metrics``.
+
+    Args:
+        log_lik: ``(k, B)`` log p(x | z) of each sample.
+        z: ``(k, B, D)`` the samples.
+        mu, logvar: ``(B, D)`` the parameters of q(z | x).
+
+    Returns:
+        ``(k, B)``, in the dtype of ``log_lik`` (float32 at least).
+    """
+    z, mu, logvar = z.to(log_lik.dtype), mu.to(log_lik.dtype), logvar.to(log_lik.dtype)
+    log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+    log_posterior = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+    return log_lik + log_prior - log_posterior
+
+
+def negative_iwae_bound(
+    log_lik: torch.Tensor, log_weights: torch.Tensor, kl_per_dim: torch.Tensor, beta: float = 1.0
+) -> dict[str, torch.Tensor]:
+    """The negative k-sample importance-weighted bound (IWAE, Burda et al. 2016), in nats per image.
+
+    The bound is log (1/k) sum_s w_s. Its estimate here is written as the ELBO, with the KL in closed
+    form as the VAE computes it, plus the gap log (1/k) sum_s w_s - (1/k) sum_s log w_s, which is
+    >= 0 and exactly 0 at k = 1. The two parts' expectations, and those of their reparameterized
+    gradients, sum to the bound's: at k = 1 the loss is the VAE's to the last bit.
+
+    Args:
+        log_lik: ``(k, B)`` log p(x | z_s).
+        log_weights: ``(k, B)`` ``log_importance_weights`` of the same samples.
+        kl_per_dim: ``(B, D)`` the closed-form KL of each latent dimension.
+        beta: weight of the KL term (1: the bound; a KL warm-up ramps it).
+
+    Returns:
+        ``negative_elbo``'s terms, with ``loss`` less the batch's mean gap, and the detached ``iwae``
+        (the bound's plain estimate, log (1/k) sum_s w_s, batch mean; higher is better).
+    """
+    terms = negative_elbo(-log_lik.mean(0), kl_per_dim, beta)
+    bound = torch.logsumexp(log_weights, dim=0) - math.log(len(log_weights))  # (B,)
+    terms["loss"] = terms["loss"] - (bound - log_weights.mean(0)).mean()
+    terms["iwae"] = bound.detach().mean()
+    return terms
 
 
 def reconstruction_loss(recon: torch.Tensor) -> dict[str, torch.Tensor]:

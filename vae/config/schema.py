@@ -72,6 +72,12 @@ class VAESchema(ModelSchema):
 
 
 @dataclass
+class IWAESchema(ModelSchema):
+    k: int = MISSING
+    kl_warmup_epochs: float = MISSING
+
+
+@dataclass
 class MLPSchema:
     hidden_dims: list[int] = field(default_factory=list)
     activation: Activation = MISSING
@@ -165,7 +171,7 @@ class EvaluationSchema:
 
 
 SCHEMAS = {
-    "model": {"vae": VAESchema, "ae": ModelSchema, "gan": GANSchema},
+    "model": {"vae": VAESchema, "iwae": IWAESchema, "ae": ModelSchema, "gan": GANSchema},
     "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
     "likelihood": {"gaussian": GaussianSchema},
     "optimizer": {"adam": AdamSchema, "adamw": AdamSchema, "sgd": SGDSchema},

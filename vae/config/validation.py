@@ -70,6 +70,7 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.latent_dim", at_least(1), "a whole number >= 1"),
     ("model.beta", at_least(0, integer=False), "a number >= 0 (0 leaves the KL term out)"),
     ("model.mc_samples", at_least(1), "a whole number >= 1"),
+    ("model.k", at_least(1), "a whole number of importance samples >= 1"),
     ("model.kl_warmup_epochs", at_least(0, integer=False), "a number of epochs >= 0 (0 turns warm-up off)"),
     ("model.label_smoothing", lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
     ("model.instance_noise", at_least(0, integer=False), "a noise level >= 0"),

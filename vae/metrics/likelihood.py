@@ -3,9 +3,9 @@
 import math
 
 import torch
-from torch.distributions import Normal
 
 from vae.data.tensors import MNIST_STD
+from vae.losses import log_importance_weights
 from vae.models.vae import VAE
 
 
@@ -29,19 +29,20 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10
         ``(B,)`` float64, nats per image; -log p(x) is the NLL.
     """
     mu, logvar = model.encode(x)  # (B, D) each
-    mu, std, prior = mu.float(), torch.exp(0.5 * logvar.float()), Normal(0.0, 1.0)
-    eps = torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D)
+    mu, logvar = mu.float(), logvar.float()
+    std = torch.exp(0.5 * logvar)
+    eps = torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D): the IWAE's draws, in the same order
     images = max(1, min(len(x), max_decodes))  # per forward pass
     samples = max(1, max_decodes // images)
     log_weights = torch.empty(k, len(x), dtype=torch.float64, device=mu.device)  # (k, B)
     for i in range(0, len(x), images):
-        q = Normal(mu[i : i + images], std[i : i + images])  # q(z | x) of these images
+        q_mu, q_logvar = mu[i : i + images], logvar[i : i + images]  # q(z | x) of these images
         for s in range(0, k, samples):
-            z = q.loc + q.scale * eps[s : s + samples, i : i + images]  # (n, b, D)
+            z = q_mu + std[i : i + images] * eps[s : s + samples, i : i + images]  # (n, b, D)
             n, b = z.shape[:2]
             x_rep = x[i : i + b].expand(n, b, *x.shape[1:]).flatten(0, 1)  # (n * b, C, H, W)
             log_lik = -model.likelihood.nll(model.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, b)
-            log_weights[s : s + n, i : i + b] = log_lik + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+            log_weights[s : s + n, i : i + b] = log_importance_weights(log_lik.double(), z, q_mu, q_logvar)
     return torch.logsumexp(log_weights, dim=0) - math.log(k)  # (B,)
 
 

@@ -34,6 +34,7 @@ CORE = (
     "model.latent_dim",
     "model.beta",
     "model.mc_samples",
+    "model.k",
     "model.kl_warmup_epochs",
     "backbone.hidden_dims",
     "backbone.channels",
