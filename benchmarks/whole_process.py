@@ -5,6 +5,8 @@ images, every picture and both checkpoints after every epoch, then the test):
   (A) ``python train.py``, whole processes of 1 and of 3 epochs: an epoch costs (t3 - t1) / 2, over the
       55,000 training images; the start-up and end (imports, data, test, final pictures) is t1 - epoch
   (B) the same with ``callbacks.every_n_epochs=0``: pictures at the end only
+  (D) the defaults under Lightning's simple profiler: the pictures drawn after validation, as a share of
+      the epoch measured in the same process (A and B differ by less than the drift between processes)
   (P) the plain tensor loop of ``train_speed.py`` row (d) over all 60,000 images, in this process (warm)
 Rows are interleaved and repeated; each ratio is taken within a repeat and the median is reported, per
 image. Then the import time of ``vae.training`` and, with ``--sweep-runs``, the wall time of a sweep.
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.train_speed import plain_tensor_epochs, provenance
+from vae.callbacks.base import VisualCallback
 from vae.data.files import ensure_files
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -39,6 +42,27 @@ def train_seconds(overrides: list[str], root: Path) -> float:
         start = time.perf_counter()
         subprocess.run(command, cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start
+
+
+def picture_seconds(overrides: list[str], root: Path, epochs: int) -> tuple[float, float]:
+    """Seconds per epoch of the pictures drawn after validation, and of the whole epoch, in one ``train.py``
+    process under Lightning's simple profiler: both from the same process, so the machine's drift
+    between processes cancels out of their ratio."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "train.py", *overrides, f"trainer.max_epochs={epochs}", "+trainer.profiler=simple"]
+        command += [f"data.root={root}", f"paths.root_dir={out}"]
+        done = subprocess.run(command, cwd=PROJECT, check=True, capture_output=True, text=True)
+    printed = done.stdout + done.stderr  # the profiler's table is logged
+    # the fit's table (the first; the test's follows), after its header: | action | mean | calls | total | % |
+    table = printed.split("|  Action")[1].splitlines()[1:]
+    totals = {}  # action -> total seconds
+    for line in table:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[3] != "-":
+            totals[cells[0]] = float(cells[3])
+    visuals = {cls.__name__ for cls in VisualCallback.__subclasses__()}
+    pictures = sum(totals.get(f"[Callback]{name}.on_validation_end", 0.0) for name in visuals)
+    return pictures / epochs, totals["run_training_epoch"] / epochs
 
 
 def import_seconds() -> float:
@@ -69,11 +93,14 @@ def main() -> None:
     common = [accelerator, f"data.verify={args.verify}", *args.override]
     rows = {"A": [], "B": []}  # "A"/"B": [(t_short, t_long)] per repeat
     plain: list[float] = []  # seconds per image of the plain loop, per repeat
+    pictures: list[tuple[float, float]] = []  # (pictures, whole epoch) seconds per epoch, per repeat
     for repeat in range(args.repeats):
         for row, extra in (("A", []), ("B", ["callbacks.every_n_epochs=0"])):
             print(f"({row}) train.py, {args.short} and {args.long} epochs, run {repeat + 1}/{args.repeats}", flush=True)
             times = [train_seconds([*common, *extra, f"trainer.max_epochs={n}"], root) for n in (args.short, args.long)]
             rows[row].append(tuple(times))
+        print(f"(D) train.py under the profiler, {args.long} epochs, run {repeat + 1}/{args.repeats}", flush=True)
+        pictures.append(picture_seconds(common, root, args.long))
         print(f"(P) plain tensor loop, run {repeat + 1}/{args.repeats}", flush=True)
         epochs = plain_tensor_epochs("mlp", source, device, epochs=2, compile=False)[1:]  # the first warms up
         plain.append(statistics.median(e["train_epoch_s"] / e["images"] for e in epochs))
@@ -95,8 +122,11 @@ def main() -> None:
             "time_per_image_vs_plain": statistics.median(ratio),
             "time_per_image_vs_plain_per_repeat": ratio,
         }
-    epoch_a, epoch_b = report["rows"]["A"]["s_per_epoch"], report["rows"]["B"]["s_per_epoch"]
-    report["pictures_share_of_epoch"] = (epoch_a - epoch_b) / epoch_a
+    report["pictures"] = {
+        "s_per_epoch": statistics.median(p for p, _ in pictures),
+        "share_of_epoch": statistics.median(p / e for p, e in pictures),
+        "per_repeat": [{"pictures_s": p, "epoch_s": e} for p, e in pictures],
+    }
     if args.sweep_runs:
         dims = ",".join(str(2 + i) for i in range(args.sweep_runs))
         print(f"sweep of {args.sweep_runs} runs", flush=True)
@@ -121,7 +151,8 @@ def print_table(report: dict) -> None:
         r = report["rows"][row]
         ratio = r["time_per_image_vs_plain"]
         print(f"| ({row}) {label} | {r['s_per_epoch']:.2f} | {r['fixed_s']:.1f} | {ratio:.2f}x |")
-    print(f"pictures: {report['pictures_share_of_epoch']:.1%} of an epoch")
+    pictures = report["pictures"]
+    print(f"pictures after validation: {pictures['s_per_epoch']:.3f} s, {pictures['share_of_epoch']:.1%} of an epoch")
     if "sweep" in report:
         print(f"sweep of {report['sweep']['runs']} runs: {report['sweep']['seconds']:.1f} s")
 
