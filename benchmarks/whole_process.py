@@ -5,8 +5,9 @@ images, every picture and both checkpoints after every epoch, then the test):
   (A) ``python train.py``, whole processes of 1 and of 3 epochs: an epoch costs (t3 - t1) / 2, over the
       55,000 training images; the start-up and end (imports, data, test, final pictures) is t1 - epoch
   (B) the same with ``callbacks.every_n_epochs=0``: pictures at the end only
-  (D) the defaults under Lightning's simple profiler: the pictures drawn after validation, as a share of
-      the epoch measured in the same process (A and B differ by less than the drift between processes)
+  (D) the defaults under Lightning's simple profiler, 1 and 3 epochs: the seconds of the pictures drawn
+      after validation, an epoch's as (p3 - p1) / 2 (the first draw's one-off cost cancels), as a share of
+      (A)'s epoch. Measured inside the processes: (A) and (B) differ by less than the drift between them
   (P) the plain tensor loop of ``train_speed.py`` row (d) over all 60,000 images, in this process (warm)
 Rows are interleaved and repeated; each ratio is taken within a repeat and the median is reported, per
 image. Then the import time of ``vae.training`` and, with ``--sweep-runs``, the wall time of a sweep.
@@ -44,10 +45,9 @@ def train_seconds(overrides: list[str], root: Path) -> float:
         return time.perf_counter() - start
 
 
-def picture_seconds(overrides: list[str], root: Path, epochs: int) -> tuple[float, float]:
-    """Seconds per epoch of the pictures drawn after validation, and of the whole epoch, in one ``train.py``
-    process under Lightning's simple profiler: both from the same process, so the machine's drift
-    between processes cancels out of their ratio."""
+def picture_seconds(overrides: list[str], root: Path, epochs: int) -> float:
+    """Seconds of the pictures drawn after validation in a ``train.py`` process of ``epochs`` epochs, from
+    Lightning's simple profiler (the visual callbacks' ``on_validation_end``)."""
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "train.py", *overrides, f"trainer.max_epochs={epochs}", "+trainer.profiler=simple"]
         command += [f"data.root={root}", f"paths.root_dir={out}"]
@@ -61,8 +61,7 @@ def picture_seconds(overrides: list[str], root: Path, epochs: int) -> tuple[floa
         if len(cells) == 5 and cells[3] != "-":
             totals[cells[0]] = float(cells[3])
     visuals = {cls.__name__ for cls in VisualCallback.__subclasses__()}
-    pictures = sum(totals.get(f"[Callback]{name}.on_validation_end", 0.0) for name in visuals)
-    return pictures / epochs, totals["run_training_epoch"] / epochs
+    return sum(totals.get(f"[Callback]{name}.on_validation_end", 0.0) for name in visuals)
 
 
 def import_seconds() -> float:
@@ -93,14 +92,14 @@ def main() -> None:
     common = [accelerator, f"data.verify={args.verify}", *args.override]
     rows = {"A": [], "B": []}  # "A"/"B": [(t_short, t_long)] per repeat
     plain: list[float] = []  # seconds per image of the plain loop, per repeat
-    pictures: list[tuple[float, float]] = []  # (pictures, whole epoch) seconds per epoch, per repeat
+    pictures: list[tuple[float, float]] = []  # pictures' seconds in the short and the long process, per repeat
     for repeat in range(args.repeats):
         for row, extra in (("A", []), ("B", ["callbacks.every_n_epochs=0"])):
             print(f"({row}) train.py, {args.short} and {args.long} epochs, run {repeat + 1}/{args.repeats}", flush=True)
             times = [train_seconds([*common, *extra, f"trainer.max_epochs={n}"], root) for n in (args.short, args.long)]
             rows[row].append(tuple(times))
-        print(f"(D) train.py under the profiler, {args.long} epochs, run {repeat + 1}/{args.repeats}", flush=True)
-        pictures.append(picture_seconds(common, root, args.long))
+        print(f"(D) train.py under the profiler, {args.short} and {args.long} epochs, run {repeat + 1}", flush=True)
+        pictures.append(tuple(picture_seconds(common, root, n) for n in (args.short, args.long)))
         print(f"(P) plain tensor loop, run {repeat + 1}/{args.repeats}", flush=True)
         epochs = plain_tensor_epochs("mlp", source, device, epochs=2, compile=False)[1:]  # the first warms up
         plain.append(statistics.median(e["train_epoch_s"] / e["images"] for e in epochs))
@@ -122,10 +121,13 @@ def main() -> None:
             "time_per_image_vs_plain": statistics.median(ratio),
             "time_per_image_vs_plain_per_repeat": ratio,
         }
+    per_epoch = [(long - short) / (args.long - args.short) for short, long in pictures]
+    first_extra = [short / args.short - e for (short, _), e in zip(pictures, per_epoch, strict=True)]
     report["pictures"] = {
-        "s_per_epoch": statistics.median(p for p, _ in pictures),
-        "share_of_epoch": statistics.median(p / e for p, e in pictures),
-        "per_repeat": [{"pictures_s": p, "epoch_s": e} for p, e in pictures],
+        "s_per_epoch": statistics.median(per_epoch),
+        "first_draw_extra_s": statistics.median(first_extra),
+        "share_of_epoch": statistics.median(per_epoch) / report["rows"]["A"]["s_per_epoch"],
+        "process_s": {f"{n}_epochs": [p[i] for p in pictures] for i, n in enumerate((args.short, args.long))},
     }
     if args.sweep_runs:
         dims = ",".join(str(2 + i) for i in range(args.sweep_runs))
@@ -152,7 +154,10 @@ def print_table(report: dict) -> None:
         ratio = r["time_per_image_vs_plain"]
         print(f"| ({row}) {label} | {r['s_per_epoch']:.2f} | {r['fixed_s']:.1f} | {ratio:.2f}x |")
     pictures = report["pictures"]
-    print(f"pictures after validation: {pictures['s_per_epoch']:.3f} s, {pictures['share_of_epoch']:.1%} of an epoch")
+    print(
+        f"pictures after validation: {pictures['s_per_epoch']:.3f} s per epoch, {pictures['share_of_epoch']:.1%} of"
+        f" (A)'s epoch; the first draw {pictures['first_draw_extra_s']:.2f} s more"
+    )
     if "sweep" in report:
         print(f"sweep of {report['sweep']['runs']} runs: {report['sweep']['seconds']:.1f} s")
 
