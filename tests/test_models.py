@@ -14,7 +14,7 @@ from vae.models import VAE, AutoEncoder
 from vae.models.base import ImageMean
 from vae.models.vae import reparameterize
 from vae.nets import ConvDecoder, ConvEncoder
-from vae.training import train
+from vae.training import build, train
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_models_take_any_backbone_and_likelihood(x):
 def test_saved_hyperparameters_are_plain_values():
     model = VAE(latent_dim=3, likelihood=Gaussian(), optimizer=partial(torch.optim.SGD, lr=0.1))
     expected = {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs", "monitor"}
-    expected |= {"compile", "channels_last"}
+    expected |= {"compile", "channels_last", "init_output_bias"}
     assert set(model.hparams) == expected
     assert isinstance(model.configure_optimizers(), torch.optim.SGD)
 
@@ -149,3 +149,41 @@ def test_epoch_means_stay_exact_when_the_model_is_cast_to_half_precision(dtype):
         mean.update(torch.tensor(100.0, dtype=dtype), 16)
     mean.update(torch.tensor(3.0, dtype=dtype), 10_000)  # a batch as large as all the others
     assert mean.compute().item() == pytest.approx((100 * 10_000 + 3 * 10_000) / 20_000)
+
+
+@pytest.mark.parametrize("binarize", ["none", "dynamic", "static"])
+@pytest.mark.parametrize("loader", ["tensor", "torchvision"])
+def test_the_mean_image_is_the_mean_of_the_training_images_as_served(make_cfg, binarize, loader):
+    datamodule, _, _ = build(make_cfg(f"data.binarize={binarize}", f"data.loader={loader}", "data.image_size=32"))
+    datamodule.setup("fit")
+    state = torch.random.get_rng_state()
+    mean = datamodule.mean_image()
+    assert torch.equal(torch.random.get_rng_state(), state)  # computed from the pixels, drawing nothing
+    if binarize == "dynamic":  # served images are fresh draws: their expectation is the grey levels' mean
+        grey, _, _ = build(make_cfg("data.binarize=none", f"data.loader={loader}", "data.image_size=32"))
+        grey.setup("fit")
+        served = torch.stack([grey.train_dataset[i][0] for i in range(len(grey.train_dataset))])
+    else:
+        served = torch.stack([datamodule.train_dataset[i][0] for i in range(len(datamodule.train_dataset))])
+    assert mean.shape == (1, 32, 32)
+    torch.testing.assert_close(mean, served.mean(0), atol=1e-5, rtol=0)
+
+
+class OutputBias(L.Callback):
+    """The decoder's last bias when training starts, before the first step."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        biased = [m for m in pl_module.decoder.modules() if getattr(m, "bias", None) is not None]
+        self.bias = biased[-1].bias.detach().clone()
+
+
+@pytest.mark.parametrize("backbone", ["mlp", "conv"])
+def test_the_decoder_s_output_bias_starts_at_the_logit_of_the_training_pixels_mean(make_cfg, backbone):
+    datamodule, model, trainer = build(make_cfg(f"backbone={backbone}", "model.init_output_bias=true"))
+    trainer.callbacks.append(seen := OutputBias())
+    trainer.fit(model, datamodule=datamodule)
+    mean = datamodule.mean_image().clamp(1e-3, 1 - 1e-3)  # (1, 28, 28)
+    if backbone == "mlp":  # one bias per pixel
+        torch.testing.assert_close(seen.bias.view(1, 28, 28), torch.logit(mean))
+    else:  # a conv's bias is per channel: the logit of the mean pixel
+        torch.testing.assert_close(seen.bias, torch.logit(mean.mean()).view(1))

@@ -10,6 +10,8 @@ import torch
 
 from vae.losses import bernoulli_nll, gaussian_nll
 
+MEAN_EPS = 1e-3  # means clamped to [eps, 1 - eps] before a logit
+
 
 class Likelihood(Protocol):
     """What a model needs of an observation model."""
@@ -23,6 +25,10 @@ class Likelihood(Protocol):
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         """The mean image E[x | decoder output]."""
+        ...
+
+    def output_of(self, mean: torch.Tensor) -> torch.Tensor:
+        """The decoder output whose ``mean`` is the given image (inverse of :meth:`mean`)."""
         ...
 
     def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -41,6 +47,9 @@ class Bernoulli:
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
+
+    def output_of(self, mean: torch.Tensor) -> torch.Tensor:
+        return torch.logit(mean, eps=MEAN_EPS)  # pixels that are always 0 get a finite logit, about -6.9
 
     def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.bernoulli(mean, generator=generator)
@@ -71,6 +80,9 @@ class Gaussian:
 
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output) if self.sigmoid_mean else output
+
+    def output_of(self, mean: torch.Tensor) -> torch.Tensor:
+        return torch.logit(mean, eps=MEAN_EPS) if self.sigmoid_mean else mean
 
     def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)

@@ -63,6 +63,7 @@ class ModelSchema(LatentModelSchema):
     scheduler: Any = None
     compile: bool = False
     channels_last: bool = False
+    init_output_bias: bool = False
 
 
 @dataclass

@@ -15,7 +15,7 @@ from torchvision.datasets import MNIST
 from vae.config.schema import Binarize, Loader, Verify
 from vae.config.validation import ConfigError
 from vae.data.files import ensure_files, source_dir
-from vae.data.tensors import MNIST_MEAN, MNIST_STD, ImageTensors, TensorLoader, binarize_static
+from vae.data.tensors import MNIST_MEAN, MNIST_STD, ImageTensors, TensorLoader, binarize_static, resize
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -143,6 +143,19 @@ class MNISTDataModule(L.LightningDataModule):
             self.train_dataset = Subset(self._torchvision_view(train_file, train_images, dynamic), train_idx.tolist())
             self.val_dataset = Subset(self._torchvision_view(train_file, train_eval), val_idx.tolist())
             self.test_dataset = self._torchvision_view(test_file, test_eval)
+
+    def mean_image(self) -> torch.Tensor:
+        """The mean of the training images as they are served, ``(1, S, S)``: under dynamic binarization
+        their expectation, the grey levels' mean. Computed from the stored pixels, drawing nothing
+        (resizing and standardizing are linear, so they commute with the mean)."""
+        if isinstance(self.train_dataset, ImageTensors):
+            images = self.train_dataset.images
+        else:  # a Subset of torchvision's dataset over the stored images
+            images = self.train_dataset.dataset.data[self.train_dataset.indices]
+        total = images.reshape(len(images), -1).sum(0, dtype=torch.float64)  # uint8 summed without a float copy
+        mean = (total / len(images) / 255).float().view(1, 1, *images.shape[-2:])
+        mean = resize(mean, self.image_size)[0]  # (1, S, S)
+        return (mean - MNIST_MEAN) / MNIST_STD if self.normalize else mean
 
     def _torchvision_view(self, file: MNIST, images: torch.Tensor, dynamic: bool = False) -> MNIST:
         """torchvision's dataset over ``images``, converting one PIL image at a time."""

@@ -14,7 +14,7 @@ class AutoEncoder(LatentVariableModel):
 
     Args:
         encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler, monitor, compile,
-            channels_last: as for ``VAE``.
+            channels_last, init_output_bias: as for ``VAE``.
         beta: ignored (an auto-encoder has no KL term); accepted so that one sweep over
             ``model.beta`` can cover VAEs and auto-encoders alike.
     """
@@ -32,6 +32,7 @@ class AutoEncoder(LatentVariableModel):
         monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
+        init_output_bias: bool = False,
     ) -> None:
         super().__init__(
             encoder=encoder,
@@ -45,6 +46,7 @@ class AutoEncoder(LatentVariableModel):
             monitor=monitor,
             compile=compile,
             channels_last=channels_last,
+            init_output_bias=init_output_bias,
         )
         self.save_hyperparameters(logger=False, ignore=FACTORIES)
 

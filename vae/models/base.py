@@ -78,6 +78,9 @@ class LatentVariableModel(L.LightningModule):
             (falls back to eager, with a warning, where this machine cannot compile).
         channels_last: keep conv weights and inputs in channels-last memory layout (faster
             convolutions on recent GPUs; no effect on the numbers).
+        init_output_bias: when training starts from scratch, set the decoder's output bias so that its
+            mean image is the training images' mean (the data module's ``mean_image``): per pixel for
+            an MLP, per channel for a conv. A run resumed from a checkpoint keeps the checkpoint's.
     """
 
     scalar_terms: tuple[str, ...] = ("loss", "recon")  # the entries of loss_terms logged at each stage
@@ -101,9 +104,11 @@ class LatentVariableModel(L.LightningModule):
         monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
+        init_output_bias: bool = False,
     ) -> None:
         super().__init__()
         self.compile_backbones, self.channels_last = compile, channels_last
+        self.init_output_bias = init_output_bias
         self._compile_tried = False  # setup runs again for the test stage
         self.img_shape = tuple(img_shape)
         self.latent_dim = latent_dim
@@ -161,7 +166,10 @@ class LatentVariableModel(L.LightningModule):
         return support, f"likelihood={name}", "use likelihood=gaussian, or data in that range (no normalization)"
 
     def setup(self, stage: str) -> None:
-        """Applies the speed options once the device is known (before Lightning moves the model)."""
+        """Sets the output bias from the data and applies the speed options once the device is known
+        (before Lightning moves the model, and before it loads a checkpoint's weights)."""
+        if stage == "fit" and self.init_output_bias:
+            self.decoder.set_output_bias(self.trainer.datamodule.mean_image(), self.likelihood.output_of)
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
         if self.compile_backbones and not self._compile_tried:

@@ -19,7 +19,7 @@ class IWAE(VAE):
     Args:
         k: importance samples of z per image.
         encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler, monitor, compile,
-            channels_last: see ``VAE``.
+            channels_last, init_output_bias: see ``VAE``.
         beta, kl_warmup_epochs: the weight of the closed-form KL and its ramp, as in ``VAE`` (1 and 0
             train on the bound).
     """
@@ -41,6 +41,7 @@ class IWAE(VAE):
         monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
+        init_output_bias: bool = False,
     ) -> None:
         super().__init__(
             encoder=encoder,
@@ -56,6 +57,7 @@ class IWAE(VAE):
             monitor=monitor,
             compile=compile,
             channels_last=channels_last,
+            init_output_bias=init_output_bias,
         )
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -23,8 +23,8 @@ class VAE(LatentVariableModel):
     """Gaussian-posterior VAE trained on the β-weighted negative ELBO (nats per image).
 
     Args:
-        encoder, decoder, likelihood, img_shape, optimizer, scheduler, monitor, compile, channels_last:
-            see ``LatentVariableModel``.
+        encoder, decoder, likelihood, img_shape, optimizer, scheduler, monitor, compile, channels_last,
+            init_output_bias: see ``LatentVariableModel``.
         latent_dim: size of z.
         beta: weight of the KL term (β-VAE); 1 trains on the true ELBO.
         mc_samples: L, Monte-Carlo samples of z per image; the reconstruction term is their mean.
@@ -51,6 +51,7 @@ class VAE(LatentVariableModel):
         monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
+        init_output_bias: bool = False,
     ) -> None:
         super().__init__(
             encoder=encoder,
@@ -64,6 +65,7 @@ class VAE(LatentVariableModel):
             monitor=monitor,
             compile=compile,
             channels_last=channels_last,
+            init_output_bias=init_output_bias,
         )
         self.save_hyperparameters(logger=False, ignore=FACTORIES)
 

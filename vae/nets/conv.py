@@ -5,7 +5,7 @@ image to a 64x7x7 feature map. Every size is derived from the configuration, so 
 dim, channel list and image size work; the decoder crops or pads its output to the image size.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -116,3 +116,9 @@ class ConvDecoder(nn.Module):
         dh, dw = self.out_shape[1] - x.shape[-2], self.out_shape[2] - x.shape[-1]
         # negative padding crops: one call centers the output whichever way it is off
         return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # (B, C, H, W)
+
+    @torch.no_grad()
+    def set_output_bias(self, mean: torch.Tensor, output_of: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Sets the last layer's bias as ``MLPDecoder.set_output_bias`` does, as far as a conv can: its bias is
+        one per channel, shared by every pixel, so each channel gets the output of its mean pixel."""
+        self.net[-1].bias.copy_(output_of(mean.flatten(1).mean(1)))

@@ -1,7 +1,7 @@
 """Fully connected encoder and decoder (784-400-z / z-400-784 by default)."""
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -62,3 +62,10 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)  # (B, C, H, W)
+
+    @torch.no_grad()
+    def set_output_bias(self, mean: torch.Tensor, output_of: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Sets the last layer's bias, one per pixel, to the output ``output_of`` gives for the image ``mean``
+        ``(C, H, W)``: with no other input, the decoder's mean image is then ``mean``."""
+        last = self.net[0][-1]  # the last Linear of the MLP
+        last.bias.copy_(output_of(mean).flatten())
