@@ -189,7 +189,9 @@ def experiment_jobs() -> list[tuple[str, ...]]:
 
 @pytest.mark.parametrize("job", experiment_jobs(), ids=" ".join)
 def test_every_experiment_config_runs_a_tiny_fit(make_cfg, tmp_path, job):
-    train(make_cfg(*job, *TINY))  # TINY again: the experiment's own sizes come later
+    # TINY again: the experiment's own sizes come later; and the evaluation the experiment asks for, tiny
+    tiny_evaluation = ["evaluation.samples=200", "evaluation.nll.images=20", "evaluation.nll.k=10"]
+    train(make_cfg(*job, *TINY, *tiny_evaluation))
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
 
 

@@ -1,4 +1,5 @@
-"""Loggers a resumed run continues: the same CSV file and the same MLflow run, not new ones."""
+"""The loggers besides TensorBoard: a CSV file and an MLflow run that a resumed run continues (not new
+ones), MLflow's local store made safely by parallel jobs, and where pictures go as artifacts."""
 
 import csv
 import logging
@@ -93,8 +94,11 @@ def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> s
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return None
-    runs = client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.run_folder = '{run_folder}'", max_results=1
+    runs = client.search_runs(  # the newest: a sweep may have rerun the folder's failed run from scratch
+        [experiment.experiment_id],
+        filter_string=f"tags.run_folder = '{run_folder}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
     )
     return runs[0].info.run_id if runs else None
 
