@@ -88,11 +88,12 @@ def swept_keys() -> list[str]:
         keys += [o.key_or_group for o in overrides if o.is_sweep_override()]
     keys += list(hydra_cfg.sweeper.get("params") or {})
     for group, by_choice in (hydra_cfg.sweeper.get("params_by_choice") or {}).items():
-        keys += list(by_choice.get(hydra_cfg.runtime.choices.get(group), None) or {})
+        choice = hydra_cfg.runtime.choices.get(group)
+        keys += list((by_choice.get(choice) if choice else None) or {})
     return list(dict.fromkeys(keys))
 
 
-def experiment_summary(params: dict[str, Any], shown: list[str]):
+def experiment_summary(params: dict[str, Any], shown: list[str]) -> tuple:
     """The HPARAMS experiment of a run: its settings, ``HPARAM_METRICS`` as the metrics, and the
     settings ``shown`` marked as differing, which puts them first and makes them the visible columns.
 
