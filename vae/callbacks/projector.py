@@ -41,16 +41,16 @@ class LatentProjector(VisualCallback):
         # stay in the config, as each process's SummaryWriter writes only its own; those from the
         # checkpoint's step on are drawn again.
         self._earlier = {}
-        if trainer.is_global_zero:
-            for tensorboard in self._tensorboards(trainer):
-                root = Path(tensorboard.get_logdir())
-                if (root / CONFIG).is_file():
-                    kept = self._earlier[str(root)] = []
-                    for entry in text_format.Parse((root / CONFIG).read_text(), ProjectorConfig()).embeddings:
-                        if _step(entry) < batches_stepped(trainer):
-                            kept.append(entry)
-                        else:
-                            shutil.rmtree(root / Path(entry.tensor_path).parent, ignore_errors=True)
+        start = batches_stepped(trainer)
+        tensorboards = self._tensorboards(trainer) if trainer.is_global_zero else []  # other ranks' are dummies
+        for root in [Path(tensorboard.get_logdir()) for tensorboard in tensorboards]:
+            if not (root / CONFIG).is_file():
+                continue
+            entries = text_format.Parse((root / CONFIG).read_text(), ProjectorConfig()).embeddings
+            self._earlier[str(root)] = [entry for entry in entries if _step(entry) < start]
+            for entry in entries:
+                if _step(entry) >= start:
+                    shutil.rmtree(root / Path(entry.tensor_path).parent, ignore_errors=True)
         super().on_train_start(trainer, pl_module)
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
