@@ -111,17 +111,26 @@ def negative_iwae_bound(
         log_lik: ``(k, B)`` log p(x | z_s).
         log_weights: ``(k, B)`` ``log_importance_weights`` of the same samples.
         kl_per_dim: ``(B, D)`` the closed-form KL of each latent dimension.
-        beta: weight of the KL term (1: the bound; a KL warm-up ramps it).
+        beta: weight of the KL term, and of log p(z) - log q(z | x) in the weights (1: the bound; a KL
+            warm-up ramps it).
 
     Returns:
         ``negative_elbo``'s terms, with ``loss`` less the batch's mean gap, and the detached ``iwae``
         (the bound's plain estimate, log (1/k) sum_s w_s, batch mean; higher is better).
     """
     terms = negative_elbo(-log_lik.mean(0), kl_per_dim, beta)
-    bound = torch.logsumexp(log_weights, dim=0) - math.log(len(log_weights))  # (B,)
-    terms["loss"] = terms["loss"] - (bound - log_weights.mean(0)).mean()
-    terms["iwae"] = bound.detach().mean()
+    # Under beta < 1 the weights are tempered as the KL is, log p(x|z) + beta (log p(z) - log q(z|x)): the
+    # loss is then the tempered bound. The gap of the untempered weights, unchecked by a full KL, would
+    # reward an ever wider q(z|x) without limit.
+    tempered = log_weights if beta == 1 else log_lik + beta * (log_weights - log_lik)
+    terms["loss"] = terms["loss"] - (log_mean_exp(tempered) - tempered.mean(0)).mean()
+    terms["iwae"] = log_mean_exp(log_weights).detach().mean()
     return terms
+
+
+def log_mean_exp(log_weights: torch.Tensor) -> torch.Tensor:
+    """log (1/k) sum_s exp(log_weights[s]), over the first dimension."""
+    return torch.logsumexp(log_weights, dim=0) - math.log(len(log_weights))
 
 
 def reconstruction_loss(recon: torch.Tensor) -> dict[str, torch.Tensor]:

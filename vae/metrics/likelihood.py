@@ -5,7 +5,7 @@ import math
 import torch
 
 from vae.data.tensors import MNIST_STD
-from vae.losses import log_importance_weights
+from vae.losses import log_importance_weights, log_mean_exp
 from vae.models.vae import VAE
 
 
@@ -43,7 +43,7 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10
             x_rep = x[i : i + b].expand(n, b, *x.shape[1:]).flatten(0, 1)  # (n * b, C, H, W)
             log_lik = -model.likelihood.nll(model.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, b)
             log_weights[s : s + n, i : i + b] = log_importance_weights(log_lik.double(), z, q_mu, q_logvar)
-    return torch.logsumexp(log_weights, dim=0) - math.log(k)  # (B,)
+    return log_mean_exp(log_weights)  # (B,)
 
 
 def in_pixel_units(log_px: torch.Tensor, n_pixels: int, std: float = MNIST_STD) -> torch.Tensor:
