@@ -21,7 +21,8 @@ class IWAE(VAE):
         encoder, decoder, likelihood, img_shape, latent_dim, optimizer, scheduler, monitor, compile,
             channels_last, init_output_bias: see ``VAE``.
         beta, kl_warmup_epochs: the weight of the closed-form KL and its ramp, as in ``VAE`` (1 and 0
-            train on the bound).
+            train on the bound); below 1 the weights are tempered alike, log p(x|z) + beta (log p(z) -
+            log q(z|x)), and the loss is that tempered bound.
     """
 
     scalar_terms = ("loss", "recon", "kl", "elbo", "iwae")
