@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -209,7 +210,10 @@ def _record(cfg: DictConfig, output_dir: Path, started: float, status: str, metr
     summary["wall_time_s"] = round(time.perf_counter() - started, 2)
     summary["config"] = OmegaConf.to_container(cfg, resolve=True)
     output_dir.mkdir(parents=True, exist_ok=True)  # Hydra makes it; a config composed in Python may not
-    (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    # written aside, then renamed into place: a run killed while writing leaves the previous record whole
+    partial = output_dir / ".metrics.json.part"
+    partial.write_text(json.dumps(summary, indent=2))
+    os.replace(partial, output_dir / "metrics.json")
 
 
 def _resume_checkpoint(cfg: DictConfig, output_dir: Path) -> Path | None:
