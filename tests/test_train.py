@@ -11,6 +11,7 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
+from lightning.pytorch.callbacks import Timer
 from omegaconf import OmegaConf
 
 from tests.conftest import TINY, compose_train
@@ -18,7 +19,7 @@ from tests.idx import write_mnist
 from tests.tensorboard_events import hparams_entry, load_events, visible_hparams
 from vae.likelihoods import Gaussian
 from vae.nets import ConvEncoder
-from vae.training import train
+from vae.training import build, train
 from vae.utils import HPARAM_METRICS, load_model
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -173,6 +174,13 @@ def test_load_model_rebuilds_the_run_s_backbone_and_likelihood(make_cfg, tmp_pat
 def test_plateau_scheduler_with_validation_every_other_epoch(make_cfg, tmp_path):
     train(make_cfg("scheduler=plateau", "trainer.check_val_every_n_epoch=2", "trainer.max_epochs=3"))
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_a_training_time_limit_is_set_like_any_trainer_value(make_cfg):
+    # trainer.max_time=..., without Hydra's "+" for a key the config lacks
+    _, _, trainer = build(make_cfg("trainer.max_time=00:00:45:00"))
+    timer = next(callback for callback in trainer.callbacks if isinstance(callback, Timer))
+    assert timer.time_remaining() == 45 * 60
 
 
 def experiment_jobs() -> list[tuple[str, ...]]:
