@@ -45,7 +45,7 @@ def run_arm(name: str, changes: list[str], args: argparse.Namespace) -> dict:
     with open(args.out / f"{name}.log", "w") as log:
         subprocess.run(command, cwd=PROJECT, check=True, stdout=log, stderr=subprocess.STDOUT)
     summary = json.loads((folder / "run" / "metrics.json").read_text())
-    last = torch.load(folder / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(folder / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     return {
         "changes": changes,
         "test_nll": summary["metrics"]["test/nll"],
