@@ -8,12 +8,14 @@ import hydra
 import lightning as L
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests.conftest import compose_train
 from tests.idx import write_mnist
 from vae.callbacks import EpochTimer
 from vae.models import compile as compile_module
 from vae.training import build, train
+from vae.utils import load_model
 
 
 def fit(cfg):
@@ -50,6 +52,18 @@ def test_channels_last_changes_the_layout_not_the_numbers(make_cfg):
     model, fast = fit(make_cfg("backbone=conv", "model.channels_last=true"))
     assert model.encoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert fast["val/loss"] == pytest.approx(plain["val/loss"], rel=1e-4)
+
+
+def test_a_channels_last_model_comes_back_from_its_checkpoint_in_that_layout(make_cfg, tmp_path):
+    """The evaluation after training runs in the layout training ran in: on a CPU the conv decoder
+    decodes 2-3 times as fast in it, and the NLL is mostly decoding."""
+    cfg = make_cfg("backbone=conv", "model.channels_last=true")
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")  # as @hydra.main does for every run
+    train(cfg)
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert model.decoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.encoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_no_host_reads_of_tensors_in_the_training_steps(tmp_path):
