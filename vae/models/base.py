@@ -77,7 +77,7 @@ class LatentVariableModel(L.LightningModule):
         compile: compile the encoder and decoder with torch.compile when the run starts
             (falls back to eager, with a warning, where this machine cannot compile).
         channels_last: keep conv weights and inputs in channels-last memory layout (faster
-            convolutions on recent GPUs; no effect on the numbers).
+            convolutions on recent GPUs, and on a CPU: benchmarks/channels_last.py; no effect on the numbers).
         init_output_bias: when training starts from scratch, set the decoder's output bias so that its
             mean image is the training images' mean (the data module's ``mean_image``): per pixel for
             an MLP, per channel for a conv. A run resumed from a checkpoint keeps the checkpoint's.

@@ -19,8 +19,8 @@ def load_model(
     likelihood and optimizer are built again from ``<run>/.hydra/config.yaml``, the run's own
     composed config; the checkpoint must sit in ``<run>/checkpoints/``, where training put it.
     ``run_cfg`` gives that config directly instead. A model trained with ``channels_last`` comes back
-    in that layout, so the evaluation runs as fast as training did (a conv decoder decodes 2-3x faster
-    in it on a CPU).
+    in that layout, so the evaluation runs as fast as training did (a conv decoder decodes about
+    twice as fast in it on a CPU: ``benchmarks/channels_last.py``).
 
     Raises:
         FileNotFoundError: if the checkpoint or its run's config is missing.
