@@ -32,12 +32,13 @@ NETS = {  # name -> Hydra overrides of the conv backbone
 }
 
 
-def conv_model(net: list[str], channels_last: bool):
-    """The run's VAE as ``train.py`` builds it, in the layout its setup would give it."""
+def conv_model(overrides: list[str]):
+    """The run's VAE as ``train.py`` builds it, in the layout its setup gives it."""
     with tempfile.TemporaryDirectory() as out:
-        cfg = compose_config(["backbone=conv", *net], out)
+        cfg = compose_config(["backbone=conv", *overrides], out)
     model = hydra.utils.instantiate(cfg.model, img_shape=(1, 28, 28), _convert_="all")
-    return model.to(memory_format=torch.channels_last) if channels_last else model
+    model.apply_memory_format()
+    return model
 
 
 def main() -> None:
@@ -58,14 +59,11 @@ def main() -> None:
     for repeat in range(args.repeats):
         for (net, cl), runs in seconds.items():
             print(f"{net}, channels_last={cl}, run {repeat + 1}/{args.repeats} ...", flush=True)
-            extra = [
-                *NETS[net],
-                f"model.channels_last={str(cl).lower()}",
-                f"trainer.limit_train_batches={args.batches}",
-            ]
+            overrides = [*NETS[net], f"model.channels_last={str(cl).lower()}"]
+            extra = [*overrides, f"trainer.limit_train_batches={args.batches}"]
             epochs = framework_epochs("conv", "tensor", root, device, args.epochs, False, extra)[1:]
             runs["train"].append(statistics.median(e["train_epoch_s"] / e["images"] for e in epochs))
-            nll = iw_nll_throughput(source, device, args.k, args.images, args.images, 10_000, conv_model(NETS[net], cl))
+            nll = iw_nll_throughput(source, device, args.k, args.images, args.images, 10_000, conv_model(overrides))
             runs["decode"].append(nll["seconds"] / (args.images * args.k))
 
     results = {}

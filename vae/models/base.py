@@ -170,11 +170,16 @@ class LatentVariableModel(L.LightningModule):
         (before Lightning moves the model, and before it loads a checkpoint's weights)."""
         if stage == "fit" and self.init_output_bias:
             self.decoder.set_output_bias(self.trainer.datamodule.mean_image(), self.likelihood.output_of)
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.apply_memory_format()
         if self.compile_backbones and not self._compile_tried:
             self._compile_tried = True
             compile_modules([self.encoder, self.decoder], self.trainer.strategy.root_device)
+
+    def apply_memory_format(self) -> None:
+        """Puts the weights in channels-last layout if ``channels_last``: when a run starts, and when a
+        model is rebuilt from its checkpoint, so that it is evaluated in the layout it trained in."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> dict[str, torch.Tensor]:
         x, _ = batch  # labels are kept for plots, never used for training

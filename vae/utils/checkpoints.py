@@ -38,8 +38,8 @@ def load_model(
     cfg = run_cfg if run_cfg is not None else OmegaConf.load(config_path)
     model = hydra.utils.instantiate(cfg.model, img_shape=checkpoint["hyper_parameters"]["img_shape"], _convert_="all")
     model.load_state_dict(checkpoint["state_dict"])
-    if getattr(model, "channels_last", False):  # as the trainer's setup does: the layout it was trained in
-        model.to(memory_format=torch.channels_last)
+    if hasattr(model, "apply_memory_format"):  # the auto-encoders; the GAN has no layout option
+        model.apply_memory_format()
     return model.eval()
 
 
