@@ -1,10 +1,13 @@
 """After a short real fit, the TensorBoard event files hold every picture, figure and curve."""
 
 import json
+import random
 from types import SimpleNamespace
 
 import pytest
 import torch
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as tensorboard_masked_crc32c
+from tensorboard.summary.writer import record_writer
 
 from tests.conftest import compose_train
 from tests.tensorboard_events import load_events
@@ -12,6 +15,7 @@ from vae.callbacks import PriorSamples
 from vae.callbacks.base import VisualCallback
 from vae.models import VAE
 from vae.training import train
+from vae.utils.event_files import masked_crc32c, use_compiled_checksums
 
 IMAGES = ["images/reconstructions", "images/prior_samples", "images/latent_traversal", "images/interpolation"]
 SCALARS = ["train/loss", "train/recon", "val/loss", "val/recon", "test/loss", "test/recon"]
@@ -112,3 +116,14 @@ def test_prior_samples_decode_the_same_z_at_every_draw(tmp_path):
     callback.writer.flush()  # written on a background thread
     folder = tmp_path / "images" / "prior_samples"
     assert (folder / "first.png").read_bytes() == (folder / "second.png").read_bytes()
+
+
+def test_event_records_get_tensorboard_s_checksum_from_the_compiled_crc32c():
+    # prepare_loggers puts it in tensorboard's writer; its reader checks every record of the event files other tests
+    # read back
+    generator = random.Random(0)
+    for size in (0, 1, 7, 4096, 120_001):
+        data = generator.randbytes(size)
+        assert masked_crc32c(data) == tensorboard_masked_crc32c(data)
+    use_compiled_checksums()
+    assert record_writer.masked_crc32c is masked_crc32c

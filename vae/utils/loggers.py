@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, open_dict
 
+from vae.utils.event_files import use_compiled_checksums
 from vae.utils.steps import checkpoint_step
 
 log = logging.getLogger(__name__)
@@ -105,12 +106,14 @@ def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> s
 
 def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> None:
     """Sets the logger configs up before they are built: a run resumed from ``checkpoint`` continues its
-    logs where the checkpoint was taken, and an MLflow SQLite store gets its folder.
+    logs where the checkpoint was taken, an MLflow SQLite store gets its folder, and TensorBoard's event
+    files their compiled checksum (:mod:`vae.utils.event_files`).
 
     What the interrupted run logged from the checkpoint's step on is dropped (TensorBoard's
     ``purge_step``, this module's CSV logger) or, in MLflow, which cannot delete values, left in the
     run's history beside the values logged again.
     """
+    use_compiled_checksums()
     step = checkpoint_step(checkpoint) if checkpoint else None
     for logger in (loggers or {}).values():
         if not isinstance(logger, DictConfig) or "_target_" not in logger:
