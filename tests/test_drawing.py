@@ -1,14 +1,23 @@
 """Pictures drawn on a background thread: the same pictures as inline, written before the run ends (also when it
-fails), and no thread left behind."""
+fails), and no thread left behind. Figures drawn again over kept pixels: the same as drawn anew. Grey grids: one
+channel."""
 
+import io
 import threading
 
+import numpy as np
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
+from PIL import Image
+from torchvision.utils import make_grid
 
 from tests.conftest import compose_train
 from tests.tensorboard_events import load_events
 from vae.callbacks import NonFiniteLossError
+from vae.callbacks.drawing import ReusedFigure, figure_png, grid_png
+from vae.callbacks.kl import KLFigure
+from vae.callbacks.latent import ScatterFigure
 from vae.training import train
 
 # every visual callback draws with a 3-D latent space (the 3-D scatter too)
@@ -63,3 +72,55 @@ def test_a_run_that_fails_has_written_the_pictures_drawn_before(mnist_root, tmp_
     assert len(pictures(tmp_path)) == len(TAGS)
     assert {tag: len(images) for tag, images in tensorboard_images(tmp_path).items()} == dict.fromkeys(TAGS, 1)
     assert picture_threads() == []
+
+
+def pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def drawn_anew(reused: ReusedFigure) -> bytes:
+    """The figure of ``reused`` as an ordinary full draw, its dynamic artists on top (what a draw over kept pixels
+    shows)."""
+    for artist in reused.dynamic:
+        artist.set_animated(False)
+        artist.set_zorder(100)
+    return figure_png(reused.figure)
+
+
+def scatter_draws() -> list[tuple]:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (500,), generator=generator)
+    coords = torch.randn(10, 2, generator=generator)[labels] + 0.3 * torch.randn(500, 2, generator=generator)
+    # the same limits with other points and labels; wider limits; back again
+    return [(coords * scale, labels, f"PC1 ({share}% of var.)", f"PC2 ({share // 2}% of var.)", 8)
+            for scale, share in [(1, 30), (0.99, 31), (3, 40), (1, 30)]]  # fmt: skip
+
+
+def kl_draws() -> list[tuple]:
+    kl = torch.rand(12, generator=torch.Generator().manual_seed(0)) + 1
+    return [(kl,), (kl.flip(0),), (kl * 4,), (kl,)]
+
+
+@pytest.mark.parametrize(("make", "draws"), [(ScatterFigure, scatter_draws()), (KLFigure, kl_draws())])
+def test_a_figure_drawn_again_is_the_same_figure_drawn_anew(make, draws):
+    """A figure drawn again over the pixels kept from an earlier draw is, pixel for pixel, a new figure with the
+    same data drawn in full; and its kept pixels are drawn again when its limits change."""
+    figure = make()
+    for data in draws:
+        new = make()
+        new.png(*data)
+        assert (pixels(figure.png(*data)) == pixels(drawn_anew(new._reused))).all()
+    # two of the four draws reused the kept pixels, and the wider limits were drawn in full, then the first again
+    assert figure._reused.full_draws == 3
+
+
+def test_a_grey_grid_is_encoded_as_one_channel_with_the_same_pixels():
+    grey = make_grid(torch.rand(6, 1, 28, 28), nrow=3)  # torchvision repeats the one channel three times
+    colour = grey.clone()
+    colour[0, 0, 0] = 0.25
+    with Image.open(io.BytesIO(grid_png(grey))) as image:
+        assert image.mode == "L"
+        assert (np.asarray(image) == grey[0].mul(255).add(0.5).clamp(0, 255).to(torch.uint8).numpy()).all()
+    with Image.open(io.BytesIO(grid_png(colour))) as image:
+        assert image.mode == "RGB"

@@ -158,8 +158,9 @@ class VisualCallback(L.Callback):
         grid = grid.detach().float().clamp(0, 1).cpu()
         self.writer.submit(_image, grid, self._destination(trainer, tag))
 
-    def log_figure(self, trainer: L.Trainer, tag: str, render: Callable[..., Figure], *data) -> None:
-        """Writes the matplotlib figure ``render(*data)`` makes (``data``: CPU tensors, numbers, text)."""
+    def log_figure(self, trainer: L.Trainer, tag: str, render: Callable[..., Figure | bytes], *data) -> None:
+        """Writes the matplotlib figure ``render(*data)`` makes, or its PNG (a ``ReusedFigure``'s); ``data``: CPU
+        tensors, numbers, text."""
         self.writer.submit(_figure, render, data, self._destination(trainer, tag))
 
     def _destination(self, trainer: L.Trainer, tag: str) -> tuple:
@@ -173,5 +174,6 @@ def _image(grid: torch.Tensor, destination: tuple) -> None:
     write_png(grid_png(grid), *destination)
 
 
-def _figure(render: Callable[..., Figure], data: tuple, destination: tuple) -> None:
-    write_png(figure_png(render(*data)), *destination)
+def _figure(render: Callable[..., Figure | bytes], data: tuple, destination: tuple) -> None:
+    figure = render(*data)
+    write_png(figure if isinstance(figure, bytes) else figure_png(figure), *destination)

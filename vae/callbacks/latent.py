@@ -2,10 +2,12 @@
 
 import lightning as L
 import torch
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
 from vae.callbacks.base import VisualCallback
+from vae.callbacks.drawing import ReusedFigure, tick_limits
 
 
 def project_2d(z: torch.Tensor) -> tuple[torch.Tensor, str, str]:
@@ -37,28 +39,52 @@ class LatentScatter(VisualCallback):
     ) -> None:
         super().__init__(every_n_epochs, background)
         self.n_points, self.plot_3d = n_points, plot_3d
+        self._scatter = ScatterFigure()
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, labels = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
         z = pl_module.encode_all(x).float().cpu()  # (N, D)
         coords, xlabel, ylabel = project_2d(z)
-        self.log_figure(trainer, "figures/latent_scatter", scatter_figure, coords, labels, xlabel, ylabel, z.shape[1])
+        scatter = (coords, labels, xlabel, ylabel, z.shape[1])
+        self.log_figure(trainer, "figures/latent_scatter", self._scatter.png, *scatter)
         if self.plot_3d and z.shape[1] == 3:
             self.log_figure(trainer, "figures/latent_scatter_3d", scatter_figure_3d, z, labels)
 
 
-def scatter_figure(coords: torch.Tensor, labels: torch.Tensor, xlabel: str, ylabel: str, latent_dim: int) -> Figure:
-    """Codes (or their projection) ``(N, 2)`` colored by digit, in the order of the images (no digit
-    painted over the others)."""
-    figure = Figure(figsize=(6, 5))
-    # fixed margins, for speed (drawn after every epoch): a layout engine measures every text again at each
-    # draw, which was half of this figure's drawing time
-    figure.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.93)
-    ax = figure.add_subplot()
-    points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
-    figure.colorbar(points, ax=ax, ticks=range(10), label="digit", fraction=0.05, pad=0.03)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"Codes of {len(coords)} validation images (latent dim {latent_dim})")
-    return figure
+class ScatterFigure:
+    """Codes (or their projection) ``(N, 2)`` colored by digit, in the order of the images (no digit painted over
+    the others), as a PNG: a figure built at the first draw and drawn again at the others (``ReusedFigure``)."""
+
+    def __init__(self) -> None:
+        self._reused: ReusedFigure | None = None
+
+    def png(self, coords: torch.Tensor, labels: torch.Tensor, xlabel: str, ylabel: str, latent_dim: int) -> bytes:
+        if self._reused is None:
+            figure = Figure(figsize=(6, 5))
+            # fixed margins: a layout engine measures every text again at each draw
+            figure.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.93)
+            ax = figure.add_subplot()
+            points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+            figure.colorbar(points, ax=ax, ticks=range(10), label="digit", fraction=0.05, pad=0.03)
+            # the axis labels hold the shares of variance, which change at every draw
+            self._reused = ReusedFigure(figure, [points, ax.xaxis.label, ax.yaxis.label])
+        ax, points = self._reused.figure.axes[0], self._reused.dynamic[0]
+        points.set_offsets(coords.numpy())
+        points.set_array(labels.numpy())
+        ax.set(xlim=around(ax.xaxis, coords[:, 0]), ylim=around(ax.yaxis, coords[:, 1]))
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.title.set_text(f"Codes of {len(coords)} validation images (latent dim {latent_dim})")
+        return self._reused.png()
+
+
+def around(axis: Axis, values: torch.Tensor) -> tuple[float, float]:
+    """Limits of ``axis`` for ``values``, on its ticks (``tick_limits``), symmetric about 0 when the values lie
+    around it (each side at least half the other): a principal direction has no sign, and a cloud that flips from
+    one epoch to the next keeps its frame, so that its figure is not drawn in full again."""
+    low, high = values.min().item(), values.max().item()
+    if low < 0 < high and min(-low, high) >= max(-low, high) / 2:
+        low, high = -max(-low, high), max(-low, high)
+    return tick_limits(axis, low, high)
 
 
 def scatter_figure_3d(z: torch.Tensor, labels: torch.Tensor) -> Figure:
