@@ -10,8 +10,9 @@ weighted NLL of a freshly trained checkpoint. Each step's status, time and resul
     python -m benchmarks.gpu_check --dry-run     # the same steps on this CPU, tiny, CUDA parts skipped
 
 Where Python lacks Hydra (a GPU machine with torch and Lightning only), wheels carried in ``.whl/``
-(hydra-core, omegaconf, antlr4-python3-runtime, optuna and its needs) are installed into a folder of
-their own first, and every step runs with it on ``PYTHONPATH``.
+(hydra-core, omegaconf, antlr4-python3-runtime, optuna and its needs; google-crc32c, without which TensorBoard's
+writer keeps its slower checksum) are installed into a folder of their own first, and every step runs with it on
+``PYTHONPATH``.
 """
 
 import argparse

@@ -7,7 +7,8 @@ images, every picture and both checkpoints after every epoch, then the test):
   (B) the same with ``callbacks.every_n_epochs=0``: pictures at the end only
   (D) the defaults under Lightning's simple profiler, 1 and 3 epochs: the seconds of the pictures drawn
       after validation, an epoch's as (p3 - p1) / 2 (the first draw's one-off cost cancels), as a share of
-      (A)'s epoch. Measured inside the processes: (A) and (B) differ by less than the drift between them
+      (A)'s epoch, and by callback. Measured inside the processes: (A) and (B) differ by less than the drift
+      between them
   (P) the plain tensor loop of ``train_speed.py`` row (d) over all 60,000 images, in this process (warm)
 Rows are interleaved and repeated; each ratio is taken within a repeat and the median is reported, per
 image. Then the import time of ``vae.training`` and, with ``--sweep-runs``, the wall time of a sweep.
@@ -45,9 +46,9 @@ def train_seconds(overrides: list[str], root: Path) -> float:
         return time.perf_counter() - start
 
 
-def picture_seconds(overrides: list[str], root: Path, epochs: int) -> float:
-    """Seconds of the pictures drawn after validation in a ``train.py`` process of ``epochs`` epochs, from
-    Lightning's simple profiler (the visual callbacks' ``on_validation_end``)."""
+def picture_seconds(overrides: list[str], root: Path, epochs: int) -> dict[str, float]:
+    """Seconds of the pictures drawn after validation in a ``train.py`` process of ``epochs`` epochs, by visual
+    callback, from Lightning's simple profiler (their ``on_validation_end``)."""
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "train.py", *overrides, f"trainer.max_epochs={epochs}", "+trainer.profiler=simple"]
         command += [f"data.root={root}", f"paths.root_dir={out}"]
@@ -60,8 +61,8 @@ def picture_seconds(overrides: list[str], root: Path, epochs: int) -> float:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 5 and cells[3] != "-":
             totals[cells[0]] = float(cells[3])
-    visuals = {cls.__name__ for cls in VisualCallback.__subclasses__()}
-    return sum(totals.get(f"[Callback]{name}.on_validation_end", 0.0) for name in visuals)
+    visuals = sorted(cls.__name__ for cls in VisualCallback.__subclasses__())
+    return {name: totals.get(f"[Callback]{name}.on_validation_end", 0.0) for name in visuals}
 
 
 def import_seconds() -> float:
@@ -92,7 +93,7 @@ def main() -> None:
     common = [accelerator, f"data.verify={args.verify}", *args.override]
     rows = {"A": [], "B": []}  # "A"/"B": [(t_short, t_long)] per repeat
     plain: list[float] = []  # seconds per image of the plain loop, per repeat
-    pictures: list[tuple[float, float]] = []  # pictures' seconds in the short and the long process, per repeat
+    pictures: list[tuple[dict, dict]] = []  # pictures' seconds by callback in the short and the long process
     for repeat in range(args.repeats):
         for row, extra in (("A", []), ("B", ["callbacks.every_n_epochs=0"])):
             print(f"({row}) train.py, {args.short} and {args.long} epochs, run {repeat + 1}/{args.repeats}", flush=True)
@@ -121,13 +122,18 @@ def main() -> None:
             "time_per_image_vs_plain": statistics.median(ratio),
             "time_per_image_vs_plain_per_repeat": ratio,
         }
-    per_epoch = [(long - short) / (args.long - args.short) for short, long in pictures]
-    first_extra = [short / args.short - e for (short, _), e in zip(pictures, per_epoch, strict=True)]
+    totals = [(sum(short.values()), sum(long.values())) for short, long in pictures]
+    per_epoch = [(long - short) / (args.long - args.short) for short, long in totals]
+    first_extra = [short / args.short - e for (short, _), e in zip(totals, per_epoch, strict=True)]
     report["pictures"] = {
         "s_per_epoch": statistics.median(per_epoch),
         "first_draw_extra_s": statistics.median(first_extra),
         "share_of_epoch": statistics.median(per_epoch) / report["rows"]["A"]["s_per_epoch"],
-        "process_s": {f"{n}_epochs": [p[i] for p in pictures] for i, n in enumerate((args.short, args.long))},
+        "process_s": {f"{n}_epochs": [p[i] for p in totals] for i, n in enumerate((args.short, args.long))},
+        "s_per_epoch_by_callback": {
+            name: statistics.median((long[name] - short[name]) / (args.long - args.short) for short, long in pictures)
+            for name in pictures[0][0]
+        },
     }
     if args.sweep_runs:
         dims = ",".join(str(2 + i) for i in range(args.sweep_runs))
@@ -158,6 +164,8 @@ def print_table(report: dict) -> None:
         f"pictures after validation: {pictures['s_per_epoch']:.3f} s per epoch, {pictures['share_of_epoch']:.1%} of"
         f" (A)'s epoch; the first draw {pictures['first_draw_extra_s']:.2f} s more"
     )
+    by_callback = pictures.get("s_per_epoch_by_callback", {})
+    print("  by callback, ms per epoch: " + ", ".join(f"{name} {s * 1000:.1f}" for name, s in by_callback.items()))
     if "sweep" in report:
         print(f"sweep of {report['sweep']['runs']} runs: {report['sweep']['seconds']:.1f} s")
 

@@ -64,7 +64,11 @@ class ScatterFigure:
             # fixed margins: a layout engine measures every text again at each draw
             figure.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.93)
             ax = figure.add_subplot()
-            points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+            # 3 pt discs without an edge: what 2 pt markers with the default 1 pt edge in their colour looked like,
+            # drawn in half the time
+            points = ax.scatter(
+                coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=9, linewidths=0
+            )
             figure.colorbar(points, ax=ax, ticks=range(10), label="digit", fraction=0.05, pad=0.03)
             # the axis labels hold the shares of variance, which change at every draw
             self._reused = ReusedFigure(figure, [points, ax.xaxis.label, ax.yaxis.label])
