@@ -15,9 +15,10 @@ from torchvision.utils import make_grid
 from tests.conftest import compose_train
 from tests.tensorboard_events import load_events
 from vae.callbacks import NonFiniteLossError
-from vae.callbacks.drawing import ReusedFigure, figure_png, grid_png
+from vae.callbacks.drawing import figure_png, grid_png
 from vae.callbacks.kl import KLFigure
 from vae.callbacks.latent import ScatterFigure
+from vae.callbacks.reused_figure import ReusedFigure
 from vae.training import train
 
 # every visual callback draws with a 3-D latent space (the 3-D scatter too)

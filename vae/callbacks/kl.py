@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from vae.callbacks.base import VisualCallback
-from vae.callbacks.drawing import ReusedFigure, tick_limits
+from vae.callbacks.reused_figure import ReusedFigure, tick_limits
 
 PREFIX = "val/kl_per_dim/"
 

@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
 from vae.callbacks.base import VisualCallback
-from vae.callbacks.drawing import ReusedFigure, tick_limits
+from vae.callbacks.reused_figure import ReusedFigure, tick_limits
 
 
 def project_2d(z: torch.Tensor) -> tuple[torch.Tensor, str, str]:
