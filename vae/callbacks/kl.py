@@ -67,6 +67,6 @@ class KLFigure:
         for bar, value in zip(bars, kl.tolist(), strict=True):
             bar.set_height(value)
         ax.set_ylim(0, tick_limits(ax.yaxis, 0, kl.max().item())[1])
-        # not set_title, which would put the title back where the last full draw had moved it from
+        # set_text, not set_title: set_title puts the title back at y=1, and only a full draw would place it again
         ax.title.set_text(f"Validation KL per dimension, total {kl.sum():.2f} nats")
         return self._reused.png()
