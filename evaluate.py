@@ -6,10 +6,19 @@ Examples:
     python evaluate.py ckpt_path=logs/multirun/<sweep> evaluation.metrics=cheap
 """
 
+import gc
+
+gc.disable()  # until the imports below are done (see there)
+
 import hydra
 from omegaconf import DictConfig
 
 from vae.evaluation import evaluate
+
+# as in train.py: the imports' objects set apart from the cyclic collector, which traversed them again and again
+gc.collect()
+gc.freeze()
+gc.enable()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

@@ -260,3 +260,20 @@ def test_parallel_launcher_runs_jobs_side_by_side(tmp_path):
     summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
     assert [s["run_name"] for s in summaries] == ["vae-mlp-z2-b1", "vae-mlp-z3-b1"]
     assert not list((tmp_path / ".cache" / "MNIST" / "raw").glob(".*part"))  # no half-written files
+
+
+def test_the_entry_scripts_set_their_imports_apart_from_the_garbage_collector_and_leave_it_on():
+    # their imports run, not their main (another run_name); in a process of its own, as the scripts run
+    code = (
+        "import gc, runpy\n"
+        "for script in ('train.py', 'evaluate.py'):\n"
+        "    gc.unfreeze()\n"
+        "    runpy.run_path(script, run_name='imported')\n"
+        "    print(gc.isenabled(), gc.get_freeze_count())\n"
+    )
+    printed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    lines = printed.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        enabled, frozen = line.split()
+        assert enabled == "True" and int(frozen) > 100_000  # torch and Lightning's objects
