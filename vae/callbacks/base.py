@@ -8,10 +8,9 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from matplotlib.figure import Figure
 from torch.utils.data import Dataset
 
-from vae.callbacks.drawing import PictureWriter, figure_png, grid_png, write_png
+from vae.callbacks.drawing import PictureWriter, grid_png, write_png
 from vae.utils.loggers import artifact_stores
 from vae.utils.steps import batches_stepped
 
@@ -158,9 +157,8 @@ class VisualCallback(L.Callback):
         grid = grid.detach().float().clamp(0, 1).cpu()
         self.writer.submit(_image, grid, self._destination(trainer, tag))
 
-    def log_figure(self, trainer: L.Trainer, tag: str, render: Callable[..., Figure | bytes], *data) -> None:
-        """Writes the matplotlib figure ``render(*data)`` makes, or its PNG (a ``ReusedFigure``'s); ``data``: CPU
-        tensors, numbers, text."""
+    def log_figure(self, trainer: L.Trainer, tag: str, render: Callable[..., bytes], *data) -> None:
+        """Writes the PNG of the matplotlib figure ``render(*data)`` draws (``data``: CPU tensors, numbers, text)."""
         self.writer.submit(_figure, render, data, self._destination(trainer, tag))
 
     def _destination(self, trainer: L.Trainer, tag: str) -> tuple:
@@ -174,6 +172,5 @@ def _image(grid: torch.Tensor, destination: tuple) -> None:
     write_png(grid_png(grid), *destination)
 
 
-def _figure(render: Callable[..., Figure | bytes], data: tuple, destination: tuple) -> None:
-    figure = render(*data)
-    write_png(figure if isinstance(figure, bytes) else figure_png(figure), *destination)
+def _figure(render: Callable[..., bytes], data: tuple, destination: tuple) -> None:
+    write_png(render(*data), *destination)

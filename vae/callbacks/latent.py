@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
 from vae.callbacks.base import VisualCallback
+from vae.callbacks.drawing import figure_png
 from vae.callbacks.reused_figure import ReusedFigure, tick_limits
 
 
@@ -48,7 +49,7 @@ class LatentScatter(VisualCallback):
         scatter = (coords, labels, xlabel, ylabel, z.shape[1])
         self.log_figure(trainer, "figures/latent_scatter", self._scatter.png, *scatter)
         if self.plot_3d and z.shape[1] == 3:
-            self.log_figure(trainer, "figures/latent_scatter_3d", scatter_figure_3d, z, labels)
+            self.log_figure(trainer, "figures/latent_scatter_3d", scatter_3d_png, z, labels)
 
 
 class ScatterFigure:
@@ -91,13 +92,13 @@ def around(axis: Axis, values: torch.Tensor) -> tuple[float, float]:
     return tick_limits(axis, low, high)
 
 
-def scatter_figure_3d(z: torch.Tensor, labels: torch.Tensor) -> Figure:
-    """3-D codes colored by digit."""
+def scatter_3d_png(z: torch.Tensor, labels: torch.Tensor) -> bytes:
+    """3-D codes colored by digit, as a PNG (a new figure each draw: drawn only for 3-D latent spaces)."""
     figure = Figure(figsize=(6, 5), layout="constrained")
     ax = figure.add_subplot(projection="3d")
     ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3)
     ax.set(xlabel="z[0]", ylabel="z[1]", zlabel="z[2]", title="Codes in 3-D")
-    return figure
+    return figure_png(figure)
 
 
 class LatentTraversal(VisualCallback):
