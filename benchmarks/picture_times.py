@@ -8,6 +8,7 @@ draws whose figure was drawn anew (its limits changed) can be told from those dr
 
 import argparse
 import os
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--data-root", type=Path, default=None, help="folder holding MNIST/raw/ ($VAE_DATA_DIR)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/picture_times"), help="run folder")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary one)")
     parser.add_argument("overrides", nargs="*", help="more Hydra overrides")
     args = parser.parse_args()
     root = (args.data_root or Path(os.environ.get("VAE_DATA_DIR", "data"))).resolve()
@@ -36,8 +37,10 @@ def main() -> None:
         times[type(self).__name__].append(time.perf_counter() - start)
 
     VisualCallback._run = timed
-    settings = [f"trainer.max_epochs={args.epochs}", f"data.root={root}", f"paths.root_dir={args.out}"]
-    train(compose_config([*settings, *args.overrides], args.out))
+    with tempfile.TemporaryDirectory() as temporary:
+        out = args.out or Path(temporary)
+        settings = [f"trainer.max_epochs={args.epochs}", f"data.root={root}", f"paths.root_dir={out}"]
+        train(compose_config([*settings, *args.overrides], out))
     print("ms of each draw (the first includes one-off costs: fonts, building figures, loading fixed images)")
     for name, seconds in times.items():
         print(f"{name:16s} " + " ".join(f"{s * 1000:.1f}" for s in seconds))
