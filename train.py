@@ -23,8 +23,9 @@ from omegaconf import DictConfig
 from vae.callbacks import NonFiniteLossError
 from vae.config import ConfigError
 from vae.data.files import MNISTFileError, MNISTNotFoundError
+from vae.runs.lock import FolderIsLive
+from vae.runs.resume import resume_arguments
 from vae.training import train
-from vae.utils.resume import resume_arguments
 
 # torch, Lightning and the rest create about 800,000 objects while they are imported, 500,000 of which live as long
 # as the process. Python's cyclic collector traversed them again and again: a second of every start-up, then pauses
@@ -35,7 +36,7 @@ gc.freeze()
 gc.enable()
 
 # Errors whose message says what to do: a single run prints the message alone, with no traceback.
-USER_ERRORS = (ConfigError, MNISTNotFoundError, MNISTFileError, NonFiniteLossError)
+USER_ERRORS = (ConfigError, MNISTNotFoundError, MNISTFileError, NonFiniteLossError, FolderIsLive)
 log = logging.getLogger("train")
 
 

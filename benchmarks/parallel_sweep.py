@@ -18,6 +18,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vae.runs.record import COMPLETED, RECORD, read_record, status_of
+
 PROJECT = Path(__file__).resolve().parents[1]
 GRID = ["model.latent_dim=2,5,10,20", "model.beta=1,2,4"]  # 12 runs
 
@@ -29,7 +31,7 @@ def sweep(grid: list[str], overrides: list[str], folder: Path, launcher: list[st
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    completed = [json.loads(p.read_text())["status"] == "completed" for p in folder.glob("*/metrics.json")]
+    completed = [status_of(read_record(p.parent)) == COMPLETED for p in folder.glob(f"*/{RECORD}")]
     return {"command": " ".join(command[1:]), "seconds": seconds, "runs_completed": sum(completed)}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.train_speed import provenance
+from vae.runs.record import read_record
 
 PROJECT = Path(__file__).resolve().parents[1]
 EPOCHS_PER_MINUTE = 27  # the recipe's 2.8 s epochs (21 a minute) on the 2-core CPU, over 0.8
@@ -44,7 +45,7 @@ def run_arm(name: str, changes: list[str], args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     with open(args.out / f"{name}.log", "w") as log:
         subprocess.run(command, cwd=PROJECT, check=True, stdout=log, stderr=subprocess.STDOUT)
-    summary = json.loads((folder / "run" / "metrics.json").read_text())
+    summary = read_record(folder / "run")
     last = torch.load(folder / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     return {
         "changes": changes,

@@ -1,5 +1,6 @@
 """train.py as users launch it, for tests that kill and resume real runs."""
 
+import hashlib
 import json
 import os
 import signal
@@ -56,3 +57,19 @@ def results(run: Path) -> dict[str, float]:
     """The run's recorded validation and test metrics (timings left out: they differ between runs)."""
     metrics = json.loads((run / "metrics.json").read_text())["metrics"]
     return {name: value for name, value in metrics.items() if not name.startswith("perf/")}
+
+
+def train_py(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``python train.py args`` to its end, its output captured."""
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file of a folder: its hash and modification time."""
+    return {
+        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

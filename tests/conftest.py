@@ -34,6 +34,14 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def sweep_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder of 400 training images: 10 batches of 16 an epoch, for sweeps killed mid-run."""
+    root = tmp_path_factory.mktemp("sweep_data")
+    write_mnist(root, n_train=400, n_test=40)
+    return root
+
+
 def compose_train(overrides: list[str], output_dir: Path, mnist_root: Path, base: list[str] = TINY) -> DictConfig:
     """The train.yaml config as Hydra composes it, with ``base`` settings and ``output_dir`` as run folder."""
     return compose_config([f"data.root={mnist_root}", f"paths.root_dir={output_dir}", *base, *overrides], output_dir)

@@ -70,3 +70,26 @@ class ErrorOnSync(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         torch.cuda.set_sync_debug_mode("default")
+
+
+class SigtermFromEnv(L.Callback):
+    """SIGTERM to this very process where ``$VAE_TEST_SIGTERM`` says, as a scheduler would send it at that
+    moment: ``train:<step>`` after that training step, ``validation:<epoch>`` during that epoch's
+    validation, ``test`` during the test. Read from the environment, so the run's settings are the same
+    whether it is stopped or continued (a continuation compares them)."""
+
+    def _at(self, stage: str, where: int | None = None) -> None:
+        wanted = os.environ.get("VAE_TEST_SIGTERM", "")
+        if wanted == (stage if where is None else f"{stage}:{where}"):
+            os.environ.pop("VAE_TEST_SIGTERM")  # once
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._at("train", trainer.global_step)
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking:
+            self._at("validation", trainer.current_epoch)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._at("test")

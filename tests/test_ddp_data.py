@@ -2,7 +2,9 @@
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import lightning as L
@@ -68,34 +70,86 @@ def test_ranks_train_on_disjoint_shards_covering_the_split_and_draw_their_own_no
     assert ranks[0]["draw"] != ranks[1]["draw"]
 
 
-@pytest.mark.slow
-def test_killed_ddp_run_resumes_every_rank_s_noise_and_ends_like_an_unbroken_one(tmp_path):
+@pytest.fixture(scope="module")
+def unbroken_ddp(tmp_path_factory) -> tuple[list[str], Path]:
+    """A 4-epoch DDP run never interrupted (its overrides and folder): what every stopped one must end like."""
+    root = tmp_path_factory.mktemp("ddp")
     # 101 validation and 101 test images: uneven evaluation shards, as in the real 5,000 over 3 ranks
-    write_mnist(tmp_path / "data", n_train=2101, n_test=101)
+    write_mnist(root / "data", n_train=2101, n_test=101)
     overrides = [
         *DDP,
-        f"data.root={tmp_path / 'data'}",
+        f"data.root={root / 'data'}",
         "data.verify=header",
         "data.val_size=101",
         "data.batch_size=16",
         "data.binarize=dynamic",  # noise from each rank's generator: resuming must restore both
-        "trainer.max_epochs=4",
-        f"paths.root_dir={tmp_path}",
+        "trainer.max_epochs=4",  # 63 batches an epoch on each rank
+        f"paths.root_dir={root}",
     ]
-    unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
+    unbroken = root / "unbroken"
     finished(start_train([*overrides, f"hydra.run.dir={unbroken}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    return overrides, unbroken
+
+
+@pytest.mark.slow
+def test_killed_ddp_run_resumes_every_rank_s_noise_and_ends_like_an_unbroken_one(unbroken_ddp, tmp_path):
+    overrides, unbroken = unbroken_ddp
     saved = torch.load(unbroken / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["RNGState"]
     assert len(saved["ranks"]) == 2 and not torch.equal(saved["ranks"][0]["torch"], saved["ranks"][1]["torch"])
 
-    log = tmp_path / "killed.log"  # a file, not a pipe: nothing reads a pipe while the run is watched
+    killed, log = tmp_path / "killed", tmp_path / "killed.log"  # a file, not a pipe: nothing reads it meanwhile
     with open(log, "w") as output:
         process = start_train([*overrides, f"hydra.run.dir={killed}"], stdout=output, stderr=subprocess.STDOUT)
         kill_after_first_checkpoint(process, killed, log)
     assert process.wait() == -9
     assert json.loads((killed / "metrics.json").read_text())["status"] == "running"  # what a kill leaves
+    continue_like(killed, unbroken)
 
-    resumed = start_train([f"resume={killed}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+def continue_like(run: Path, unbroken: Path) -> None:
+    resumed = start_train([f"resume={run}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output[-3000:]
     assert "Restoring states from the checkpoint" in output
-    assert results(killed) == results(unbroken)  # the same numbers, to the last bit
+    assert results(run) == results(unbroken)  # the same numbers, to the last bit
+
+
+def group_members(pgid: int) -> set[int]:
+    """The processes of a process group (rank 0 and the ranks Lightning started as its children)."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.add(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.slow
+def test_sigterm_to_every_ddp_process_at_once_stops_them_at_one_step_and_the_run_continues_exactly(
+    unbroken_ddp, tmp_path
+):
+    overrides, unbroken = unbroken_ddp
+    stopped, log = tmp_path / "stopped", tmp_path / "stopped.log"
+    step = 63 + 10  # in the second epoch; both ranks pause there (tests.test_signals.PauseForSigterm)
+    pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
+    with open(log, "w") as output:
+        process = start_train([*overrides, *pause, f"hydra.run.dir={stopped}"], stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not (stopped / "paused").is_file() or len(group_members(process.pid)) < 2:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    ranks = group_members(process.pid)
+    os.killpg(process.pid, signal.SIGTERM)  # as SLURM signals every task of a job
+    sent = time.monotonic()
+    assert process.wait(timeout=60) == 143, log.read_text()[-3000:]
+    while group_members(process.pid) & ranks:
+        assert time.monotonic() - sent < 30, "a rank outlived the signal by 30 s"
+        time.sleep(0.1)
+    record = json.loads((stopped / "metrics.json").read_text())
+    assert record["status"] == "interrupted"
+    assert torch.load(record["last_checkpoint"], weights_only=True)["global_step"] == step  # both at one step
+    assert "stopped by SIGTERM" in (stopped / "train_ddp_process_1.log").read_text()
+    continue_like(stopped, unbroken)

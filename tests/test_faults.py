@@ -11,7 +11,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tests.conftest import TINY, compose_train
 from vae.callbacks import NonFiniteLossError
-from vae.training import _record, train
+from vae.runs.record import write_record
+from vae.training import train
 from vae.utils.checkpoints import AtomicCheckpointIO
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -90,11 +91,11 @@ def test_a_save_that_dies_midway_leaves_the_previous_checkpoint_whole(tmp_path, 
     assert torch.load(path, weights_only=True) == {"epoch": 1}
 
 
-def test_a_record_that_dies_midway_leaves_the_previous_metrics_json_whole(make_cfg, tmp_path, monkeypatch):
+def test_a_record_that_dies_midway_leaves_the_previous_metrics_json_whole(tmp_path, monkeypatch):
     # a sweep run again reads every run's metrics.json to skip, resume or rerun it: a half-written one
     # would stop the whole sweep
-    cfg, folder = make_cfg(), tmp_path / "run"
-    _record(cfg, folder, started=0.0, status="running", metrics={})
+    folder = tmp_path / "run"
+    write_record(folder, {"status": "running"})
 
     def dies_midway(self, text, *args, **kwargs):
         Path.write_bytes(self, text[: len(text) // 2].encode())  # what a killed writer leaves behind
@@ -102,5 +103,5 @@ def test_a_record_that_dies_midway_leaves_the_previous_metrics_json_whole(make_c
 
     monkeypatch.setattr(Path, "write_text", dies_midway)
     with pytest.raises(KeyboardInterrupt):
-        _record(cfg, folder, started=0.0, status="completed", metrics={"test/loss": 1.0})
+        write_record(folder, {"status": "completed", "metrics": {"test/loss": 1.0}})
     assert json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["status"] == "running"

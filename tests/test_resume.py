@@ -15,8 +15,8 @@ from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_
 from tests.conftest import compose_train
 from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
+from vae.runs.resume import resume_arguments
 from vae.training import train
-from vae.utils.resume import resume_arguments
 
 
 def train_command(args: list[str]) -> list[str]:
@@ -74,7 +74,7 @@ def test_resume_arguments_replay_the_run_s_own_overrides(tmp_path):
         "model=ae",
         "model.latent_dim=3",
         "ckpt_path=last",
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir='{tmp_path}'",
         "hydra.output_subdir=.hydra/resumed",
     ]
     assert resume_arguments(["model=ae"]) == ["model=ae"]
@@ -93,7 +93,7 @@ def test_resume_arguments_of_a_sweep_folder_run_the_sweep_again_into_it(tmp_path
         "hydra/launcher=parallel",  # the launcher it ran with
         "model.latent_dim=2,3",
         "seed=1",
-        f"hydra.sweep.dir={tmp_path}",  # its folder where it is now
+        f"hydra.sweep.dir='{tmp_path}'",  # its folder where it is now, quoted for Hydra
     ]
 
 

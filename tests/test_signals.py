@@ -26,18 +26,28 @@ from vae.training import train
 class PauseForSigterm(L.Callback):
     """Test helper (``+callbacks.pause``): after training step ``step``, writes ``<run>/paused`` and waits
     for SIGTERM, so that a signal sent from outside lands at a known step however fast training goes.
-    A run resumed after that step (its command line replays this callback) never pauses."""
+    A run resumed after that step (its command line replays this callback) never pauses, nor a run whose
+    folder is not named ``folder`` when one is given (a sweep's other jobs). The signal goes on to the
+    handler the run has (it only notes it while training), which decides where training stops."""
 
-    def __init__(self, step: int, timeout: float = 60.0) -> None:
-        self.step, self.timeout = step, timeout
+    def __init__(self, step: int, timeout: float = 60.0, folder: str | None = None) -> None:
+        self.step, self.timeout, self.folder = step, timeout, folder
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step != self.step:
+        if trainer.global_step != self.step or self.folder not in (None, Path(trainer.default_root_dir).name):
             return
+        received, handler = [], signal.getsignal(signal.SIGTERM)
+
+        def note(signum, frame):
+            received.append(signum)
+            handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, note)
         (Path(trainer.default_root_dir) / "paused").touch()
         deadline = time.monotonic() + self.timeout
-        while not trainer.received_sigterm and time.monotonic() < deadline:
+        while not received and time.monotonic() < deadline:
             time.sleep(0.01)
+        signal.signal(signal.SIGTERM, handler)
 
 
 def ids(n: int) -> ImageTensors:

@@ -1,35 +1,19 @@
-"""Sweeps that survive: a sweep run again into its folder skips what finished, resumes what was killed and
-refuses a folder of other settings; an Optuna search keeps its study in SQLite and prunes trailing trials."""
+"""Sweeps that survive: a sweep run again into its folder skips what finished, resumes what was killed, reruns
+what failed and refuses a folder of other settings (searches: tests/test_search.py)."""
 
-import hashlib
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import optuna
 import pytest
-import yaml
-from hydra import compose, initialize_config_dir
-from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import HydraContext
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
-from hydra_plugins.vae_sweepers.search import distribution, trial_overrides
-from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
+from tests.commands import fingerprint, kill_after_first_checkpoint, results, start_train, train_py
 from tests.conftest import TINY, compose_train
-from tests.idx import write_mnist
-from tests.tensorboard_events import load_events, visible_hparams
+from tests.tensorboard_events import load_events
 from vae.config import ConfigError
-from vae.sweep.folders import move_aside, recorded
+from vae.runs.continuation import decide, move_aside
 from vae.training import train
-from vae.utils.compose import CONF_DIR
 
 LATENT_DIMS = (2, 3, 4, 5, 6, 7)
 
@@ -51,20 +35,11 @@ def sweep_args(data: Path, sweep: Path, *extra: str, runs: int = len(LATENT_DIMS
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True)
+    return train_py(*args)
 
 
 def folders(sweep: Path, runs: int = len(LATENT_DIMS)) -> list[Path]:
     return [sweep / f"vae-mlp-z{z}-b1_{job}" for job, z in enumerate(LATENT_DIMS[:runs])]
-
-
-def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
-    """Every file of a run folder: its hash and modification time."""
-    return {
-        str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def one_lineage(folder: Path) -> list[int]:
@@ -75,17 +50,10 @@ def one_lineage(folder: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    write_mnist(root, n_train=400, n_test=40)
-    return root
-
-
-@pytest.fixture(scope="module")
-def unbroken(data, tmp_path_factory) -> Path:
+def unbroken(sweep_data, tmp_path_factory) -> Path:
     """The 6-run sweep, never interrupted: what every continued sweep must end like."""
     sweep = tmp_path_factory.mktemp("unbroken") / "sweep"
-    done = run(sweep_args(data, sweep))
+    done = run(sweep_args(sweep_data, sweep))
     assert done.returncode == 0, done.stderr[-3000:]
     return sweep
 
@@ -96,16 +64,16 @@ def kill_during(process: subprocess.Popen, folder: Path, log: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_sweep_run_again_skips_finished_runs_and_resumes_the_killed_one(data, unbroken, tmp_path):
+def test_a_killed_sweep_run_again_skips_finished_runs_and_resumes_the_killed_one(sweep_data, unbroken, tmp_path):
     sweep, log = tmp_path / "sweep", tmp_path / "first.log"
     with log.open("w") as out:
-        process = start_train(sweep_args(data, sweep), stdout=out, stderr=subprocess.STDOUT)
+        process = start_train(sweep_args(sweep_data, sweep), stdout=out, stderr=subprocess.STDOUT)
         kill_during(process, folders(sweep)[3], log)  # while the 4th run trains its last epoch
     finished = {folder: fingerprint(folder) for folder in folders(sweep)[:3]}
     assert json.loads((folders(sweep)[3] / "metrics.json").read_text())["status"] == "running"
     assert not folders(sweep)[4].exists()
 
-    again = run(sweep_args(data, sweep))  # the very same command
+    again = run(sweep_args(sweep_data, sweep))  # the very same command
     assert again.returncode == 0, again.stderr[-3000:]
     assert all(fingerprint(folder) == files for folder, files in finished.items())  # not a byte or mtime changed
     output = again.stdout + again.stderr
@@ -121,11 +89,11 @@ def test_a_killed_sweep_run_again_skips_finished_runs_and_resumes_the_killed_one
 
 
 @pytest.mark.slow
-def test_a_killed_parallel_sweep_continues_with_the_parallel_launcher(data, unbroken, tmp_path):
+def test_a_killed_parallel_sweep_continues_with_the_parallel_launcher(sweep_data, unbroken, tmp_path):
     sweep, log = tmp_path / "sweep", tmp_path / "first.log"
     parallel = ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]
     with log.open("w") as out:
-        process = start_train(sweep_args(data, sweep, *parallel, runs=4), stdout=out, stderr=subprocess.STDOUT)
+        process = start_train(sweep_args(sweep_data, sweep, *parallel, runs=4), stdout=out, stderr=subprocess.STDOUT)
         kill_during(process, folders(sweep)[3], log)  # jobs 3 and 4 (numbers 2 and 3) run side by side
     finished = {f: fingerprint(f) for f in folders(sweep, 4) if (f / "metrics.json").is_file() and _completed(f)}
     assert len(finished) >= 2
@@ -145,10 +113,10 @@ def _completed(folder: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_a_sweep_run_again_with_other_settings_is_refused_and_changes_nothing(data, unbroken, tmp_path):
+def test_a_sweep_run_again_with_other_settings_is_refused_and_changes_nothing(sweep_data, unbroken, tmp_path):
     before = {folder: fingerprint(folder) for folder in folders(unbroken)}
     record = (unbroken / "multirun.yaml").read_text()
-    refused = run(sweep_args(data, unbroken, "trainer.limit_train_batches=5"))
+    refused = run(sweep_args(sweep_data, unbroken, "trainer.limit_train_batches=5"))
     assert refused.returncode == 1
     for folder in folders(unbroken):
         message = f"{folder} holds a run of other settings (trainer.limit_train_batches: 10 there, 5 now)"
@@ -157,130 +125,37 @@ def test_a_sweep_run_again_with_other_settings_is_refused_and_changes_nothing(da
     assert (unbroken / "multirun.yaml").read_text() == record  # resume= still repeats the sweep's own settings
 
 
-@pytest.mark.slow
-def test_a_killed_search_continues_its_sqlite_study_to_n_trials_and_prunes_trailing_trials(data, tmp_path):
-    sweep, log = tmp_path / "search", tmp_path / "first.log"
-    args = [
-        "-m",
-        "hparams_search=optuna",
-        "hydra.sweeper.n_trials=4",
-        "hydra.sweeper.pruner.n_startup_trials=1",  # prune from the 2nd trial on, from the first epoch
-        "hydra.sweeper.pruner.n_warmup_steps=0",
-        "optimizer.lr=choice(0.001,0.05)",  # the command line's sweeps join the space: some trials trail by far
-        f"data.root={data}",
-        f"paths.root_dir={tmp_path}",
-        *TINY,
-        "trainer.max_epochs=3",
-        "trainer.limit_train_batches=10",
-        "callbacks.every_n_epochs=0",
-        f"hydra.sweep.dir={sweep}",
-    ]
-    with log.open("w") as out:
-        process = start_train(args, stdout=out, stderr=subprocess.STDOUT)
-        third = _when_trial_starts(process, sweep, 2, log)
-        assert process.wait() == -9
-    finished = {folder: fingerprint(folder) for folder in sweep.glob("*_[01]")}
-    assert len(finished) == 2 and not (sweep / "optimization_results.yaml").exists()
-
-    again = run(["resume=" + str(sweep)])
-    assert again.returncode == 0, again.stderr[-3000:]
-    study = optuna.load_study(study_name="vae_mnist", storage=f"sqlite:///{sweep / 'optuna.db'}")
-    states = [trial.state for trial in study.trials]
-    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    assert len(states) == 4 and all(state in finished_states for state in states)
-    assert {folder: fingerprint(folder) for folder in finished} == finished
-    assert len(list(sweep.glob("**/optimization_results.yaml"))) == 1
-    assert third.is_dir() and (third / "metrics.json").is_file()
-    # the HPARAMS table opens on the searched keys (the command line's first), then the model
-    searched = ["backbone.hidden_dims.0", "model", "model.beta", "model.latent_dim", "optimizer.lr"]
-    assert all(visible_hparams(load_events(folder)) == searched for folder in finished)
-    # pruned: stopped after an epoch that trailed, before its last, and recorded so
-    pruned = [t.number for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    assert pruned, [t.intermediate_values for t in study.trials]
-    for number in pruned:
-        (folder,) = sweep.glob(f"*_{number}")
-        summary = json.loads((folder / "metrics.json").read_text())
-        assert summary["status"] == "pruned" and "test/loss" not in summary["metrics"]
-        assert max(study.trials[number].intermediate_values) < 2  # stopped before the last of 3 epochs
-    results_file = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert results_file["trials"]["complete"] + results_file["trials"]["pruned"] == 4
-    # a trial's value is its best checkpoint's val/elbo, as its run recorded it; the search maximizes it
-    summaries = [json.loads(path.read_text()) for path in sweep.glob("*/metrics.json")]
-    recorded = [s["best_metrics"]["val/elbo"] for s in summaries if s["status"] == "completed"]
-    assert results_file["best_value"] == pytest.approx(max(recorded))
-    assert set(results_file["best_params"]) == {
-        "optimizer.lr", "model.beta", "model.latent_dim", "backbone.hidden_dims.0"
-    }  # fmt: skip
-
-
-def _when_trial_starts(process: subprocess.Popen, sweep: Path, number: int, log: Path) -> Path:
-    """SIGKILLs the search as soon as trial ``number`` has recorded that it runs; returns its folder."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the search ended before it could be killed:\n{log.read_text()[-3000:]}"
-        for summary in sweep.glob(f"*_{number}/metrics.json"):
-            os.killpg(process.pid, signal.SIGKILL)
-            return summary.parent
-        time.sleep(0.02)
-    raise AssertionError(f"trial {number} never started")
-
-
-def documented_search_commands() -> list[list[str]]:
-    """Every ``python train.py -m hparams_search=...`` line of the README and the search configs' headers."""
-    texts = [(PROJECT / "README.md").read_text()]
-    texts += [path.read_text() for path in sorted((PROJECT / "conf" / "hparams_search").glob("*.yaml"))]
-    commands = set()
-    for text in texts:
-        for line in text.splitlines():
-            line = line.lstrip("# ").split("  #")[0].strip()
-            if line.startswith("python train.py -m hparams_search="):
-                commands.add(line.removeprefix("python train.py -m ").strip("`"))
-    return [command.split() for command in sorted(commands)]
-
-
-@pytest.mark.parametrize("arguments", documented_search_commands(), ids=" ".join)
-def test_every_documented_search_composes_its_trials(arguments, tmp_path):
-    """The search space fits the config it searches: one trial's settings compose, as its job will."""
-
-    assert len(documented_search_commands()) >= 3
-    overrides = [*arguments, f"hydra.sweep.dir={tmp_path}"]
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        config = compose("train", overrides=overrides, return_hydra_config=True)
-        sweeper = instantiate(config.hydra.sweeper)
-        sweeper.config = config
-        sweeper.hydra_context = HydraContext(GlobalHydra.instance().config_loader(), Callbacks())
-        task = [o for o in arguments if not o.startswith("hydra.")]  # what Hydra hands a sweeper
-        fixed, space = sweeper.search_space(task)
-        for seed in range(3):
-            trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed)).ask(space)
-            job = sweeper.hydra_context.config_loader.load_sweep_config(config, trial_overrides(fixed, trial))
-            assert all(OmegaConf.select(job, key) == value for key, value in trial.params.items())
-
-
 def test_a_folder_s_record_decides_what_a_continued_sweep_does(tmp_path):
     config = {"model": {"latent_dim": 2}, "paths": {"output_dir": str(tmp_path)}, "ckpt_path": None}
 
     def record(status: str, **changes) -> None:
         (tmp_path / "metrics.json").write_text(json.dumps({"status": status, "config": {**config, **changes}}))
 
-    assert recorded(tmp_path, config).action == "new"
+    assert decide(tmp_path, config).action == "new"
     (tmp_path / ".hydra").mkdir()
-    assert recorded(tmp_path, config).action == "new"  # Hydra's record alone: the job never started
+    assert decide(tmp_path, config).action == "new"  # Hydra's record alone: the job never started
     for status, action in [("completed", "skip"), ("pruned", "skip"), ("failed", "rerun"), ("running", "rerun")]:
         record(status)
-        assert recorded(tmp_path, config).action == action, status
+        assert decide(tmp_path, config).action == action, status
+    record("failed")
+    assert decide(tmp_path, config, failed="keep").action == "keep"
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     for status in ("running", "interrupted"):
         record(status)
-        assert recorded(tmp_path, config).action == "resume"
+        assert decide(tmp_path, config).action == "resume"
     # where and how it was started are not what it computes: a moved folder, a continuation
     record("completed", paths={"output_dir": "/old/place"}, ckpt_path="last")
-    assert recorded(tmp_path, config).differences == []
+    assert decide(tmp_path, config).state.differences == []
     record("completed", model={"latent_dim": 3}, trainer={"max_epochs": 2})
-    assert recorded(tmp_path, config).differences == ["model.latent_dim", "trainer.max_epochs"]
+    decision = decide(tmp_path, config)
+    assert decision.action == "other settings" and decision.state.differences == [
+        "model.latent_dim",
+        "trainer.max_epochs",
+    ]
+    assert decide(tmp_path, config, checkpoint="last").action == "resume"  # continued by hand: the user's call
     (tmp_path / "metrics.json").unlink()
-    assert recorded(tmp_path, config).status == "unrecorded"  # files without a record: moved aside, run again
+    assert decide(tmp_path, config).state.status == "unrecorded"  # files without a record: moved aside, run again
 
 
 def test_moving_an_attempt_aside_keeps_every_file(tmp_path):
@@ -296,23 +171,8 @@ def test_moving_an_attempt_aside_keeps_every_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["attempts"]
 
 
-@pytest.mark.parametrize(
-    "override, expected",
-    [
-        ("x=choice(5, 10, 20)", optuna.distributions.CategoricalDistribution([5, 10, 20])),
-        ("x=interval(0.5, 2.0)", optuna.distributions.FloatDistribution(0.5, 2.0)),
-        ("x=tag(log, interval(1e-4, 1e-2))", optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)),
-        ("x=tag(int, interval(2, 8))", optuna.distributions.IntDistribution(2, 8)),
-        ("x=range(2, 10, 2)", optuna.distributions.IntDistribution(2, 8, step=2)),
-    ],
-)
-def test_search_space_overrides_become_optuna_distributions(override, expected):
-    (parsed,) = OverridesParser.create().parse_overrides([override])
-    assert distribution(parsed) == expected
-
-
 @pytest.mark.slow
-def test_failed_jobs_run_again_with_their_files_moved_aside_or_stay_failed_when_kept(data, tmp_path):
+def test_failed_jobs_run_again_with_their_files_moved_aside_or_stay_failed_when_kept(sweep_data, tmp_path):
     sweep = tmp_path / "sweep"
     grid = ["-m", "model.latent_dim=2,3", f"paths.root_dir={tmp_path}", *TINY, "callbacks.every_n_epochs=0"]
     grid.append(f"hydra.sweep.dir={sweep}")
@@ -321,11 +181,11 @@ def test_failed_jobs_run_again_with_their_files_moved_aside_or_stay_failed_when_
     runs = sorted(sweep.glob("vae-*"))
     assert [json.loads((r / "metrics.json").read_text())["status"] for r in runs] == ["failed", "failed"]
 
-    kept = run([*grid, f"data.root={data}", "hydra.sweeper.failed=keep"])
+    kept = run([*grid, f"data.root={sweep_data}", "hydra.sweeper.failed=keep"])
     assert kept.returncode != 0 and "kept as failed" in kept.stderr
     assert not any((r / "attempts").exists() for r in runs)
 
-    again = run([*grid, f"data.root={data}"])  # where the data lives is not a setting of the runs
+    again = run([*grid, f"data.root={sweep_data}"])  # where the data lives is not a setting of the runs
     assert again.returncode == 0, again.stderr[-3000:]
     for folder in runs:
         assert json.loads((folder / "metrics.json").read_text())["status"] == "completed"

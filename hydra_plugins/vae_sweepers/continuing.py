@@ -1,7 +1,5 @@
 """Launching a batch of sweep jobs into a folder that may already hold some of them."""
 
-import copy
-import json
 import logging
 import os
 import sys
@@ -9,70 +7,94 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, open_dict
 
-from vae.sweep.folders import LAUNCHES, Recorded, describe, move_aside, recorded
+from vae.runs.continuation import (
+    DONE,
+    FAILED_POLICIES,
+    KEEP,
+    RERUN,
+    SKIP,
+    Decision,
+    decide,
+    move_aside,
+    refusal_message,
+)
+from vae.runs.job import job_settings
+from vae.runs.launches import record_launch
+from vae.runs.lock import SWEEP_LOCK, FolderIsLive, FolderLock
+from vae.runs.run import MetricNotLogged, optimized_value
 
 log = logging.getLogger(__name__)
-FAILED = ("rerun", "keep")  # hydra.sweeper.failed: run a failed job again (old files moved aside), or keep it
 
 
 class ContinuingLauncher:
     """Wraps a sweep's launcher so that each job first looks at the folder it would write to.
 
-    Per job, from the folder's ``metrics.json`` (see ``vae.sweep.folders``): finished (completed, or
-    pruned by a search) with the same resolved config: not launched; its recorded metrics come back to the
-    sweeper as the job's return. Interrupted with a ``last.ckpt``: launched; the job resumes from it
-    (``vae.training``). Failed, or killed before its first checkpoint: its files are moved aside to
-    ``<run>/attempts/`` and it is launched again (``failed=keep`` returns it as failed instead). New:
-    launched. Before anything is launched, every folder whose record differs from the config the job
-    would run refuses the whole batch, naming the folders and keys.
+    Per job, the decision of :mod:`vae.runs.continuation`, the one the job itself would make: finished
+    with the same settings: not launched; its recorded metrics come back to the sweeper as the job's return.
+    Interrupted with a ``last.ckpt``: launched; the job resumes from it. Failed, or killed before its first
+    checkpoint: its files are moved aside to ``<run>/attempts/`` and it is launched again (``failed=keep``
+    returns it as failed instead). New: launched. Before anything is launched, every folder that holds a
+    run of other settings, or a run that is live, refuses the whole batch, naming each.
+
+    The sweep's own process holds the sweep folder's lock (``hold``): a second process continuing the same
+    sweep is refused while this one runs.
 
     Job numbers (and so folder names) are those of an unbroken sweep: the jobs to launch go to the
     launcher in runs of consecutive numbers.
     """
 
     def __init__(self, launcher: Launcher, hydra_context: HydraContext, config: DictConfig, failed: str) -> None:
-        if failed not in FAILED:
-            raise HydraException(f"hydra.sweeper.failed={failed!r}: allowed values are {', '.join(FAILED)}")
+        if failed not in FAILED_POLICIES:
+            sys.exit(f"hydra.sweeper.failed={failed!r}: must be one of {', '.join(FAILED_POLICIES)}")
         self.launcher, self.hydra_context, self.config, self.failed = launcher, hydra_context, config, failed
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.actions: dict[str, str] = {}  # this launch's: run folder -> new | resumed | skipped | rerun | kept failed
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
         self.folders: dict[int, Path] = {}  # job number -> its run folder
         self._composed: dict[tuple, tuple[DictConfig, Path, dict]] = {}  # composing costs ~0.1 s a job
+        self._lock: FolderLock | None = None
 
-    def check(self, jobs: Sequence[tuple[Sequence[str], int]]) -> list[tuple[DictConfig, Recorded]]:
-        """Each job's config and folder record, given its overrides and number; exits with a message naming
-        every folder that holds a run of other settings (the sweepers check before they record the sweep)."""
+    def hold(self) -> None:
+        """Takes the sweep folder's lock for as long as this process runs the sweep; exits with a message
+        naming the process that runs it now, if one does."""
+        try:
+            self._lock = FolderLock(self.sweep_dir, SWEEP_LOCK, what="sweep").acquire()
+        except FolderIsLive as err:
+            sys.exit(str(err))
+
+    def check(self, jobs: Sequence[tuple[Sequence[str], int]]) -> list[tuple[DictConfig, Decision]]:
+        """Each job's config and decision, given its overrides and number; exits with a message naming
+        every folder that may not be run into (the sweepers check before they record the sweep)."""
         checked = [self.job(list(overrides), idx) for overrides, idx in jobs]
-        differing = [rec for _, rec in checked if rec.differences]
-        if differing:
-            sys.exit(describe(differing))
+        refused = [decision for _, decision in checked if decision.refusal]
+        if refused:
+            sys.exit(refusal_message(refused))
         return checked
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         jobs = self.check([(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)])
         returns: list[JobReturn | None] = [None] * len(jobs)
-        for i, (cfg, rec) in enumerate(jobs):
-            action = rec.action
-            if action == "skip":
-                returns[i] = self._recorded_return(job_overrides[i], cfg, rec)
-            elif action == "rerun" and self.failed == "keep" and rec.status == "failed":
-                error = HydraException(f"{rec.folder} failed before ({rec.summary.get('error', '')}); kept as failed")
+        for i, (cfg, decision) in enumerate(jobs):
+            state = decision.state
+            if decision.action == SKIP:
+                returns[i] = self._recorded_return(job_overrides[i], cfg, decision)
+            elif decision.action == KEEP:
+                error = HydraException(
+                    f"{state.folder} failed before ({state.record.get('error', '')}); kept as failed"
+                )
                 returns[i] = JobReturn(overrides=list(job_overrides[i]), cfg=cfg, status=JobStatus.FAILED)
                 returns[i].return_value = error
-                action = "kept failed"
-            elif action == "rerun":
-                moved = move_aside(rec.folder, rec.status)
-                log.info(f"{rec.folder}: its earlier attempt ({rec.status}) was moved to {moved}")
-            self.actions[rec.folder.name] = {"skip": "skipped", "resume": "resumed"}.get(action, action)
-        self._write_launches()
+            elif decision.action == RERUN:
+                moved = move_aside(state.folder, state.status)
+                log.info(f"{state.folder}: its earlier attempt ({state.status}) was moved to {moved}")
+            self.actions[state.folder.name] = DONE[decision.action]
+        record_launch(self.sweep_dir, self.started, self.actions)
         pending = [i for i, r in enumerate(returns) if r is None]
         if len(pending) < len(jobs):
             log.info(f"Continuing the sweep in {self.sweep_dir}: {len(jobs) - len(pending)} of {len(jobs)} jobs done")
@@ -84,52 +106,34 @@ class ContinuingLauncher:
                 returns[i] = ret
         return returns
 
-    def job(self, overrides: list[str], idx: int) -> tuple[DictConfig, Recorded]:
-        """The config job ``idx`` would run, resolved as Hydra resolves it in the job, and its folder's record."""
+    def job(self, overrides: list[str], idx: int) -> tuple[DictConfig, Decision]:
+        """The config job ``idx`` would run, resolved as Hydra resolves it in the job, and its decision."""
         key = (tuple(overrides), idx)
         if key not in self._composed:
             self._composed[key] = self._compose(overrides, idx)
         task_cfg, folder, now = self._composed[key]
-        return task_cfg, recorded(folder, now)  # read now: an earlier batch may have run it
+        checkpoint = task_cfg.get("ckpt_path")
+        return task_cfg, decide(folder, now, checkpoint, self.failed)  # read now: an earlier batch may have run it
 
     def _compose(self, overrides: list[str], idx: int) -> tuple[DictConfig, Path, dict]:
         sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
-        previous = HydraConfig.instance().cfg
-        try:
-            HydraConfig.instance().set_config(sweep_config)
-            folder = Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
-            with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):
-                sweep_config.hydra.runtime.output_dir = os.path.abspath(folder)
-            HydraConfig.instance().set_config(sweep_config)
-            task_cfg = copy.deepcopy(sweep_config)
-            with read_write(task_cfg), open_dict(task_cfg):
-                del task_cfg["hydra"]
-            now = OmegaConf.to_container(task_cfg, resolve=True)
-        finally:
-            if previous is not None:
-                HydraConfig.instance().set_config(previous)
+        folder, task_cfg, now = job_settings(sweep_config)
         self.folders[idx] = folder
         return task_cfg, folder, now
 
-    def _recorded_return(self, overrides: Sequence[str], cfg: DictConfig, rec: Recorded) -> JobReturn:
-        name = cfg.get("optimized_metric")
-        value = rec.metrics.get(name) if name else None
-        log.info(f"{rec.folder}: already {rec.status}, skipped" + (f" ({name} = {value})" if name else ""))
+    def _recorded_return(self, overrides: Sequence[str], cfg: DictConfig, decision: Decision) -> JobReturn:
+        """What the job would have returned, as the job itself computes it from the folder's record."""
+        name, state = cfg.get("optimized_metric"), decision.state
         ret = JobReturn(overrides=list(overrides), cfg=cfg, working_dir=os.getcwd(), status=JobStatus.COMPLETED)
-        ret.return_value = value
+        try:
+            ret.return_value = optimized_value(cfg, state.metrics)
+        except MetricNotLogged as err:
+            ret.status, ret.return_value = JobStatus.FAILED, err
+        shown = f" ({name} = {state.metrics.get(name)})" if name else ""
+        log.info(f"{state.folder}: already {state.status}, skipped{shown}")
         return ret
-
-    def _write_launches(self) -> None:
-        """Appends (or updates) this launch's entry in ``<sweep>/launches.json``, which the report reads."""
-        path = self.sweep_dir / LAUNCHES
-        launches = json.loads(path.read_text()) if path.is_file() else []
-        if launches and launches[-1]["started"] == self.started:
-            launches.pop()
-        launches.append({"started": self.started, "jobs": self.actions})
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(launches, indent=2))
 
 
 def consecutive(indices: list[int]) -> list[list[int]]:

@@ -28,6 +28,7 @@ class ContinuingGridSweeper(BasicSweeper):
 
     def sweep(self, arguments: list[str]):
         # every folder is checked before Hydra rewrites the sweep's multirun.yaml, which resume= reads
+        self.launcher.hold()
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         batches = self.split_arguments(parser.parse_overrides(self._parse_config() + arguments), None)
         self.launcher.check([(overrides, idx) for idx, overrides in enumerate(batches[0])])

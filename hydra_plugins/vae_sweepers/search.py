@@ -1,22 +1,24 @@
 """A hyperparameter search on a current Optuna (ask and tell), whose study survives the sweep being killed."""
 
-import json
 import logging
+import sys
 from pathlib import Path
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
-from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from vae.sweep.pruning import trial_of
+from vae.runs.pruning import trial_of
+from vae.runs.record import PRUNED, read_record, status_of
+from vae.runs.run import MetricNotLogged
 
 from .continuing import ContinuingLauncher, consecutive
+from .space import distribution, missing_keys, settings_problems
+from .study import counted, keep_sampler, restore_sampler, retry_failed
 
 log = logging.getLogger(__name__)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -27,14 +29,21 @@ class OptunaSearch(Sweeper):
 
     The study lives in ``storage`` (by default a SQLite file in the sweep folder), so the same command
     run again into the same folder continues it: trials finished are kept, a trial left running by a
-    killed search is launched again with its settings (its job resumes from its last checkpoint) and
-    the search stops when the study holds ``n_trials`` finished trials, not ``n_trials`` more. With a
-    ``pruner``, every trial reports its validation value each epoch (``vae.sweep.pruning``) and stops
-    when the pruner finds it trailing; it is recorded as pruned.
+    killed search is launched again with its settings (its job resumes from its last checkpoint), failed
+    trials are run again (``failed=rerun``, as new trials with their settings), and the search stops when
+    the study holds ``n_trials`` finished trials, not ``n_trials`` more. The sampler is kept in the study
+    after every proposal (``study.keep_sampler``), so a continued search proposes the trials the unbroken
+    one would have. With a ``pruner``, every trial reports its validation value each epoch
+    (``vae.runs.pruning``) and stops when the pruner finds it trailing; it is recorded as pruned.
+
+    The search ends with an error when no trial completed, and at once when a trial did not log
+    ``optimized_metric``: every later trial would not either.
 
     Args:
         study_name, storage, direction: the Optuna study (``storage`` a database URL).
-        n_trials: trials the study should hold in the end, finished, pruned and failed ones counted.
+        n_trials: trials the study should hold in the end, finished, pruned and failed ones counted (a
+            failed trial run again counts once). Trials a killed search left running are finished even
+            when the study then holds more.
         n_jobs: trials given to the launcher at once (more than one needs a parallel launcher).
         sampler, pruner: an Optuna sampler and pruner (Hydra builds them from their ``_target_`` configs;
             the trials build the pruner again from the same config); pruner null: no pruning.
@@ -42,7 +51,7 @@ class OptunaSearch(Sweeper):
             for a log scale, ``tag(int, interval(...))`` for integers.
         params_by_choice: more of the space by the option a config group has, e.g. the width key of the
             backbone searched: ``{backbone: {mlp: {backbone.hidden_dims.0: ...}, conv: {...}}}``.
-        failed: ``rerun`` or ``keep`` a job whose folder holds a failed run (see ``ContinuingLauncher``).
+        failed: ``rerun`` or ``keep`` a failed trial (see ``ContinuingLauncher``).
     """
 
     def __init__(
@@ -71,9 +80,9 @@ class OptunaSearch(Sweeper):
         self.launcher = ContinuingLauncher(launcher, hydra_context, config, self.failed)
 
     def sweep(self, arguments: list[str]) -> None:
-        fixed, space = self.search_space(arguments)
+        fixed, space = self.search_space(arguments)  # exits with every bad setting, before anything is written
+        self.launcher.hold()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.get_storage(self.storage)
         study = optuna.create_study(
             study_name=self.study_name,
@@ -83,25 +92,37 @@ class OptunaSearch(Sweeper):
             direction=self.direction,
             load_if_exists=True,
         )
+        restore_sampler(study, storage)
         # trials left running belong to a search that was killed: this one launches them again
         left = [trial_of(study, storage, t.number) for t in study.get_trials(states=(TrialState.RUNNING,))]
-        done = len(study.get_trials(states=DONE))
         # the folders of the study's trials must hold its settings before the sweep is recorded (resume= reads it)
-        self.launcher.check([(trial_overrides(fixed, t), t.number) for t in study.trials])
+        self.launcher.check([(trial_overrides(fixed, t), t.number) for t in study.trials if t.params])
+        retried = retry_failed(study) if self.failed == "rerun" else []
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        log.info(f"Study {self.study_name} in {self.storage}: {done} trials finished, {len(left)} to continue")
-        while done < self.n_trials:
-            batch = left[: self.n_jobs]
-            left = left[len(batch) :]
-            while len(batch) < min(self.n_jobs, self.n_trials - done):
+        done = counted(study)
+        log.info(
+            f"Study {self.study_name} in {self.storage}: {done} trials finished, {len(left)} to continue"
+            + (f", failed trials {retried} to run again" if retried else "")
+        )
+        stop = None
+        while (left or done < self.n_trials) and stop is None:
+            batch, left = left[: self.n_jobs], left[self.n_jobs :]
+            while len(batch) < self.n_jobs and done + len(batch) + len(left) < self.n_trials:
                 batch.append(study.ask(space))
-            self._run(study, batch, fixed)
-            done += len(batch)
+                keep_sampler(study, storage)
+            stop = self._run(study, batch, fixed)
+            done = counted(study)
         self._write_results(study, sweep_dir)
+        if stop is not None:
+            sys.exit(f"The search stopped: {stop}")
+        if not study.get_trials(states=(TrialState.COMPLETE,)):
+            states = {s.name.lower(): len(study.get_trials(states=(s,))) for s in DONE}
+            sys.exit(f"No trial of the search completed ({states}); the run folders' metrics.json say why")
 
     def search_space(self, arguments: list[str]) -> tuple[list[str], dict]:
         """The command line's plain overrides, and the distributions of the search space: ``params``,
-        the ``params_by_choice`` of the options this config has, and the command line's own sweeps."""
+        the ``params_by_choice`` of the options this config has, and the command line's own sweeps.
+        Exits with a message naming every bad setting of the search."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(list(arguments))
         fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
@@ -111,35 +132,46 @@ class OptunaSearch(Sweeper):
             params.update(options.get(config.hydra.runtime.choices.get(group), {}))
         # the command line's sweeps (e.g. model.beta=interval(1,4)) join the space and take precedence
         overrides = parser.parse_overrides([f"{k}={v}" for k, v in params.items()]) + overrides
-        space = {o.get_key_element(): distribution(o) for o in overrides if o.is_sweep_override()}
-        _check_keys(config, space)
+        space, problems, sweeps = {}, [], [o for o in overrides if o.is_sweep_override()]
+        for override in sweeps:
+            try:
+                space[override.get_key_element()] = distribution(override)
+            except ValueError as err:  # not a class of this package: Hydra's plugin scan runs modules again
+                problems.append(str(err))
+        metric = config.get("optimized_metric")
+        problems += settings_problems(self.n_trials, self.n_jobs, self.direction, metric, len(sweeps))
+        problems += missing_keys(config, space)
+        if problems:
+            sys.exit("invalid search settings, so nothing was run:\n" + "\n".join(f"  {p}" for p in problems))
         return fixed, space
 
-    def _run(self, study: optuna.Study, trials: list[optuna.trial.Trial], fixed: list[str]) -> None:
-        """Launches the trials (consecutive numbers together) and tells the study how each ended."""
-        by_number = {trial.number: trial for trial in trials}
+    def _run(self, study: optuna.Study, trials: list[optuna.trial.Trial], fixed: list[str]) -> Exception | None:
+        """Launches the trials (consecutive numbers together) and tells the study how each ended; returns the
+        error that ends the search (a trial that did not log the optimized metric), if any."""
+        by_number, stop = {trial.number: trial for trial in trials}, None
         for block in consecutive(sorted(by_number)):
             jobs = [trial_overrides(fixed, by_number[number]) for number in block]
             for number, ret in zip(block, self.launcher.launch(jobs, initial_job_idx=block[0]), strict=True):
-                self._tell(study, by_number[number], ret)
+                error = self._tell(study, by_number[number], ret)
+                stop = stop or (error if isinstance(error, MetricNotLogged) else None)
+        return stop
 
-    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, ret) -> None:
+    def _tell(self, study: optuna.Study, trial: optuna.trial.Trial, ret) -> Exception | None:
+        """Tells the study how the trial's job ended, as its run folder records it; returns its error."""
         folder = self.launcher.folders[trial.number]
-        status = _status(folder)
         try:
             value = ret.return_value
-        except Exception as err:  # the job failed; the sweep goes on with the next trials
+        except Exception as err:  # the job failed, and recorded it; the search goes on with the next trials
             log.warning(f"Trial {trial.number} ({folder}) failed: {type(err).__name__}: {err}")
             study.tell(trial, state=TrialState.FAIL)
-            return
-        if status == "pruned":
+            return err
+        status = status_of(read_record(folder))
+        if status == PRUNED:
             study.tell(trial, state=TrialState.PRUNED)
-        elif value is None or value != value:  # no value, or NaN
-            log.warning(f"Trial {trial.number} ({folder}) returned {value}; recorded as failed")
-            study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, float(value))
-        log.info(f"Trial {trial.number}: {status or 'finished'}, value {value}, settings {trial.params}")
+        log.info(f"Trial {trial.number}: {status}, value {value}, settings {trial.params}")
+        return None
 
     def _write_results(self, study: optuna.Study, sweep_dir: Path) -> None:
         finished = study.get_trials(states=(TrialState.COMPLETE,))
@@ -152,38 +184,5 @@ class OptunaSearch(Sweeper):
         log.info(f"Best of {counts}: {results.get('best_params')} -> {results.get('best_value')}")
 
 
-def _check_keys(config: DictConfig, space: dict) -> None:
-    """Refuses a search space key the composed config lacks (e.g. an MLP width with backbone=conv)."""
-    missing = [key for key in space if OmegaConf.select(config, key, default="<missing>") == "<missing>"]
-    if missing:
-        choices = ", ".join(f"{k}={v}" for k, v in config.hydra.runtime.choices.items() if "/" not in k)
-        raise HydraException(
-            f"hydra.sweeper.params: {', '.join(missing)} is not a key of the config this search runs ({choices}); "
-            "search the keys it has (hydra.sweeper.params_by_choice gives each backbone its own)"
-        )
-
-
-def distribution(override: Override) -> optuna.distributions.BaseDistribution:
-    """The Optuna distribution of a sweep override: choice, interval or range, with ``log`` and ``int`` tags."""
-    sweep = override.value()
-    tags = getattr(sweep, "tags", set())
-    if isinstance(sweep, ChoiceSweep):
-        return optuna.distributions.CategoricalDistribution(list(sweep.list))
-    if isinstance(sweep, IntervalSweep):
-        if "int" in tags:
-            return optuna.distributions.IntDistribution(int(sweep.start), int(sweep.end), log="log" in tags)
-        return optuna.distributions.FloatDistribution(sweep.start, sweep.end, log="log" in tags)
-    if isinstance(sweep, RangeSweep):
-        if all(float(v).is_integer() for v in (sweep.start, sweep.stop, sweep.step)):
-            return optuna.distributions.IntDistribution(int(sweep.start), int(sweep.stop) - 1, step=int(sweep.step))
-        return optuna.distributions.FloatDistribution(sweep.start, sweep.stop, step=sweep.step)
-    raise HydraException(f"{override.input_line}: the search supports choice, interval and range")
-
-
 def trial_overrides(fixed: list[str], trial: optuna.trial.BaseTrial) -> list[str]:
     return [*fixed, *(f"{key}={value}" for key, value in trial.params.items())]
-
-
-def _status(folder: Path) -> str | None:
-    path = folder / "metrics.json"
-    return json.loads(path.read_text()).get("status") if path.is_file() else None

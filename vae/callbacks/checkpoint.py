@@ -23,12 +23,12 @@ class RunCheckpoint(ModelCheckpoint):
 
     With ``save_on_sigterm``, a checkpoint without a monitor is also written when SIGTERM stops
     training mid-epoch: schedulers (SLURM, preemption) send it some time before they kill a job, and
-    Lightning then raises ``SIGTERMException`` after the current batch and calls ``on_exception``
-    on every process, so the save (a collective under DDP) runs on all of them. The checkpoint holds
-    the batches the epoch has served (``vae.data.tensors.TensorLoader``) and the noise generators
-    (``vae.callbacks.RNGState``), so a run continued from it ends as an unbroken one. Lightning's
-    ``save_on_exception`` would save on every exception, a diverged model's too, and leave
-    ``best_model_path`` at the older file.
+    the run then raises ``SIGTERMException`` after the current batch (``vae.runs.interrupt``) and
+    Lightning calls ``on_exception`` on every process, so the save (a collective under DDP) runs on all
+    of them. The checkpoint holds the batches the epoch has served (``vae.data.tensors.TensorLoader``)
+    and the noise generators (``vae.callbacks.RNGState``), so a run continued from it ends as an
+    unbroken one. Lightning's ``save_on_exception`` would save on every exception, a diverged model's
+    too, and leave ``best_model_path`` at the older file.
 
     Args:
         save_on_sigterm: save at the step where SIGTERM stopped training (monitor None only: a
@@ -44,8 +44,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)  # Lightning's save_on_exception (off by default)
-        if not (self.save_on_sigterm and isinstance(exception, SIGTERMException)):
-            return
+        if not (self.save_on_sigterm and isinstance(exception, SIGTERMException)) or trainer.state.fn != "fit":
+            return  # a test stopped by SIGTERM leaves the checkpoints of training as they are
         epoch, step = trainer.current_epoch, trainer.global_step
         done = trainer.fit_loop.epoch_loop.batch_progress.current.completed  # batches of this epoch trained
         if not 0 < done < trainer.num_training_batches:
@@ -55,11 +55,8 @@ class RunCheckpoint(ModelCheckpoint):
             kept = self.best_model_path or "none, the run starts again"
             _log_once(trainer, f"SIGTERM at the end of epoch {epoch}: no checkpoint written; last one: {kept}")
             return
-        # Under DDP every process must stop at the same step, which Lightning's broadcast of the flag
-        # gives when rank 0 alone is signalled and forwards it: measured on 2 CPU processes, both saved
-        # at one step and the run continued as an unbroken one. SIGTERM to the whole process group hung
-        # here instead: rank 1 got it twice (sent and forwarded), and Lightning 2.6's handler, which
-        # broadcasts from inside the signal handler, fell out of step with rank 0.
+        # Under DDP every process stops at the same step (vae.runs.interrupt: they agree at each batch's
+        # end, whichever of them was signalled), so the save, a collective, runs on all of them.
         path = self.format_checkpoint_name({"epoch": epoch, "step": step})
         self.best_model_path = path  # before saving: the checkpoint records itself, as Lightning's saves do
         trainer.save_checkpoint(path, self.save_weights_only)

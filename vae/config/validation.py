@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vae.nets.conv import feature_shape
-from vae.sweep import in_a_sweep
+from vae.runs import in_a_sweep
 
 try:  # Lightning's own parser of trainer.precision, so the allowed values never drift from its own
     from lightning.fabric.connector import _convert_precision_to_unified_args as _parse_precision

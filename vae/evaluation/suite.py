@@ -15,6 +15,7 @@ from vae.evaluation.likelihood import likelihood_metrics
 from vae.evaluation.quality import latent_metrics, reconstruction_metrics, sample_metrics
 from vae.metrics.classifier import load_classifier
 from vae.metrics.figures import confusion_figure, histogram_figure, robustness_figure
+from vae.runs.record import read_record
 from vae.utils import load_model
 from vae.utils.steps import checkpoint_step
 
@@ -40,8 +41,8 @@ def checkpoints_to_evaluate(path: str | Path) -> list[Path]:
 
 def best_checkpoint(run: Path) -> Path:
     """The run's best checkpoint by validation loss (from metrics.json, else epoch_*.ckpt), else last.ckpt."""
-    summary = run / "metrics.json"
-    if summary.is_file() and (best := json.loads(summary.read_text()).get("best_checkpoint")) and Path(best).is_file():
+    best = (read_record(run) or {}).get("best_checkpoint")
+    if best and Path(best).is_file():
         return Path(best)
     return ([*sorted((run / "checkpoints").glob("epoch_*.ckpt")), run / "checkpoints" / "last.ckpt"])[0]
 

@@ -28,9 +28,10 @@ from vae.report.figures import (
     tradeoff_figure,
     why_not_drawn,
 )
-from vae.report.history import last_actions, read_launches
+from vae.report.history import last_actions
 from vae.report.runs import Run, find_runs, read_run, sort_key, swept_keys
 from vae.report.tables import markdown, rows, write_csv
+from vae.runs.launches import read_launches
 
 
 @dataclass

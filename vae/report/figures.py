@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from vae.metrics.figures import robustness_figure
 from vae.report.runs import CURVES, Run, run_label, series_label
+from vae.runs.record import COMPLETED
 
 # Metrics drawn against the latent dim, one panel each (where any run has them).
 PLOTTED = ("test/loss", "test/recon", "test/kl", "test/nll", "test/active_units", "samples/fid")
@@ -17,7 +18,7 @@ SHEETS = ("prior_samples", "reconstructions", "latent_scatter")  # picture folde
 def _by_series(runs: list[Run], swept: list[str], metric: str) -> dict[str, list[tuple[int, float]]]:
     series: dict[str, list[tuple[int, float]]] = {}
     for run in runs:
-        if run.status == "completed" and metric in run.metrics and run.latent_dim is not None:
+        if run.status == COMPLETED and metric in run.metrics and run.latent_dim is not None:
             series.setdefault(series_label(run, swept), []).append((run.latent_dim, run.metrics[metric]))
     return {label: sorted(points) for label, points in series.items()}
 
@@ -49,7 +50,7 @@ def tradeoff_figure(runs: list[Run], swept: list[str]) -> Figure | None:
     """Test KL against test reconstruction, each run a point labelled by its latent dim."""
     series = {}
     for run in runs:
-        if run.status == "completed" and {"test/kl", "test/recon"} <= run.metrics.keys():
+        if run.status == COMPLETED and {"test/kl", "test/recon"} <= run.metrics.keys():
             point = (run.metrics["test/kl"], run.metrics["test/recon"], run.latent_dim)
             series.setdefault(series_label(run, swept), []).append(point)
     if not series:

@@ -1,20 +1,11 @@
 """How each run of a sweep run again into its folder got where it is: the sweep's launches
-(``<sweep>/launches.json``, written by ``hydra_plugins.vae_sweepers.continuing``), the checkpoints a run
+(``<sweep>/launches.json``, :mod:`vae.runs.launches`), the checkpoints a run
 was continued from (``resumed_from`` in its ``metrics.json``) and its earlier attempts (``<run>/attempts/``)."""
 
-import json
 from collections import Counter
-from pathlib import Path
 
 from vae.report.runs import Run
-from vae.sweep.folders import LAUNCHES
-
-
-def read_launches(sweep: Path) -> list[dict]:
-    """The sweep's launches into its folder, oldest first: ``{"started": time, "jobs": {run folder: action}}``
-    each; none for a sweep run before launches were recorded."""
-    path = sweep / LAUNCHES
-    return json.loads(path.read_text()) if path.is_file() else []
+from vae.runs.record import LAUNCHES
 
 
 def last_actions(launches: list[dict]) -> dict[str, str]:

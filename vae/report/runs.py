@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vae.evaluation import SCALARS
-from vae.sweep.folders import ATTEMPTS
+from vae.runs.record import ATTEMPTS, COMPLETED, FAILED, INTERRUPTED, PRUNED, RUNNING, read_record, status_of
 
 # How much the k importance samples of test/nll tighten the ELBO: -test/eval_elbo - test/nll, on the same images.
 GAP = "test/nll_elbo_gap"
@@ -24,10 +24,11 @@ METRICS = (
 )  # fmt: skip
 # Training curves, one panel each (per-step values; a GAN's two losses show its oscillation).
 CURVES = ("train/loss", "train/recon", "train/kl", "train/d_loss", "train/g_loss")
-# A run's status as the report shows it: metrics.json's, but ``running`` (killed with SIGKILL, or still running)
-# and no metrics.json (a run of an older version, killed or running) both read as ``unfinished``.
-STATUSES = ("completed", "failed", "unfinished", "interrupted", "pruned")
-STOPPED = ("unfinished", "interrupted", "pruned")  # stopped before their test: their last logged epoch matters
+# A run's status as the report shows it: its record's, but ``running`` (killed with SIGKILL, or still running)
+# and no record (a run of an older version, killed or running) both read as ``unfinished``.
+UNFINISHED = "unfinished"
+STATUSES = (COMPLETED, FAILED, UNFINISHED, INTERRUPTED, PRUNED)
+STOPPED = (UNFINISHED, INTERRUPTED, PRUNED)  # stopped before their test: their last logged epoch matters
 NOT_SWEPT = {"seed", "hydra.sweep.dir", "hydra.run.dir", "paths.root_dir", "data.root"}  # never a series key
 
 
@@ -80,7 +81,7 @@ def read_run(folder: Path) -> Run:
     }
     config = OmegaConf.load(folder / ".hydra" / "config.yaml")
     latent_dim = OmegaConf.select(config, "model.latent_dim", default=None)
-    run = Run(folder, "unfinished", overrides, latent_dim)
+    run = Run(folder, UNFINISHED, overrides, latent_dim)
     run.log_every_n_steps = OmegaConf.select(config, "trainer.log_every_n_steps", default=None)
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()  # its TensorBoard files
     scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
@@ -88,17 +89,16 @@ def read_run(folder: Path) -> Run:
     run.last_step = max((step for points in scalars.values() for step, _ in points), default=None)
     if (folder / ATTEMPTS).is_dir():
         run.attempts = sum(path.is_dir() for path in (folder / ATTEMPTS).iterdir())
-    summary_path = folder / "metrics.json"
-    if summary_path.is_file():  # written when the run starts (running) and again when it ends
-        summary = json.loads(summary_path.read_text())
-        status = summary.get("status", "running")
-        run.status, run.error = "unfinished" if status == "running" else status, summary.get("error", "")
+    summary = read_record(folder)
+    if summary is not None:  # written when the run starts (running) and again when it ends
+        status = status_of(summary)
+        run.status, run.error = UNFINISHED if status == RUNNING else status, summary.get("error", "")
         # metrics holds the last epoch's val/*; best_metrics those of the best checkpoint (runs
         # recorded before it was kept show the last epoch's)
         best = {k: v for k, v in summary.get("best_metrics", {}).items() if k.startswith("val/")}
         run.metrics = {k: v for k, v in (summary.get("metrics", {}) | best).items() if k in METRICS}
         run.n_params = summary.get("n_params")
-        if status != "running":  # the record written at its start timed nothing
+        if status != RUNNING:  # the record written at its start timed nothing
             run.wall_time_s = summary.get("wall_time_s")
         run.resumed = len(summary.get("resumed_from", []))
         _add_evaluation(run, summary.get("best_checkpoint"))

@@ -5,7 +5,8 @@ import csv
 from pathlib import Path
 
 from vae.report.history import continued, launches_line
-from vae.report.runs import GAP, METRICS, STATUSES, STOPPED, Run
+from vae.report.runs import GAP, METRICS, STATUSES, STOPPED, UNFINISHED, Run
+from vae.runs.record import FAILED, INTERRUPTED, PRUNED
 
 
 def rows(runs: list[Run], swept: list[str]) -> tuple[list[str], list[dict]]:
@@ -76,7 +77,7 @@ def markdown(
         "|" + "---|" * len(shown),
         *("| " + " | ".join(_cell(row[c]) for c in shown) + " |" for row in table),
     ]
-    failed = [row for row in table if row["status"] == "failed"]
+    failed = [row for row in table if row["status"] == FAILED]
     if failed:
         lines += ["", "## Failed runs", "", *(f"- `{row['run']}`: {_cell(row['error'])}" for row in failed)]
     lines += ["", "## Figures", "", *(f"![{name}]({name})" for name in figures)]
@@ -90,14 +91,14 @@ def _continuing(
 ) -> list[str]:
     """Paragraphs on the runs left to continue and on how the runs of a continued sweep got here."""
     paragraphs = []
-    if counts["unfinished"] or counts["interrupted"] or counts["failed"]:
+    if counts[UNFINISHED] or counts[INTERRUPTED] or counts[FAILED]:
         paragraphs.append(
             f"`python train.py resume={sweep}` continues the sweep in this folder: unfinished (killed, or still "
             "running) and interrupted runs resume from their `checkpoints/last.ckpt` (or start again without one), "
             "failed runs run again (their files moved to `<run>/attempts/`; not with hydra.sweeper.failed=keep), "
             "completed and pruned runs are kept as they are."
         )
-    if counts["pruned"]:
+    if counts[PRUNED]:
         paragraphs.append(
             "Pruned runs were stopped by the search after an epoch whose optimized value trailed the other "
             "trials': they have validation values but no test values."

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.utils.tensorboard.summary import hparams
 
-from vae.sweep import in_a_sweep
+from vae.runs import in_a_sweep
 from vae.utils.loggers import unlogged_params
 
 # Columns of the HPARAMS table. TensorBoard fills each with the last value of that scalar in

@@ -1,8 +1,10 @@
 """The loggers besides TensorBoard: a CSV file and an MLflow run that a resumed run continues (not new
 ones), MLflow's local store made safely by parallel jobs, and where pictures go as artifacts."""
 
+import copy
 import csv
 import logging
+import re
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
@@ -88,34 +90,42 @@ def ready_sqlite_store(uri: str, experiment_name: str, artifact_location: str | 
 
 def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> str | None:
     """The MLflow run an earlier process of the run in ``run_folder`` logged to (its ``run_folder``
-    tag), to continue it; None when there is none."""
+    tag), to continue it; None when there is none. The folder may have any name: MLflow's filter takes
+    a value in either quote, and one holding both is matched here among the runs a LIKE finds."""
     from mlflow.tracking import MlflowClient  # an optional extra: imported only when a config uses it
 
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return None
-    runs = client.search_runs(  # the newest: a sweep may have rerun the folder's failed run from scratch
-        [experiment.experiment_id],
-        filter_string=f"tags.run_folder = '{run_folder}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+    if "'" not in run_folder or '"' not in run_folder:
+        quote = "'" if "'" not in run_folder else '"'
+        wanted = f"tags.run_folder = {quote}{run_folder}{quote}"
+    else:  # the longest part without quotes, and the exact name checked below
+        part = max(re.split("['\"]", run_folder), key=len)
+        wanted = f"tags.run_folder LIKE '%{part}%'"
+    runs = client.search_runs(  # the newest first: a sweep may have rerun the folder's failed run from scratch
+        [experiment.experiment_id], filter_string=wanted, order_by=["attributes.start_time DESC"]
     )
-    return runs[0].info.run_id if runs else None
+    return next((run.info.run_id for run in runs if run.data.tags.get("run_folder") == run_folder), None)
 
 
-def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> None:
-    """Sets the logger configs up before they are built: a run resumed from ``checkpoint`` continues its
-    logs where the checkpoint was taken, an MLflow SQLite store gets its folder, and TensorBoard's event
-    files their compiled checksum (:mod:`vae.utils.event_files`).
+def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> DictConfig | None:
+    """The logger configs as this run builds them, in a copy (the run's own config keeps the user's
+    settings): a run resumed from ``checkpoint`` continues its logs where the checkpoint was taken, an
+    MLflow SQLite store gets its folder, and TensorBoard's event files their compiled checksum
+    (:mod:`vae.utils.event_files`).
 
     What the interrupted run logged from the checkpoint's step on is dropped (TensorBoard's
     ``purge_step``, this module's CSV logger) or, in MLflow, which cannot delete values, left in the
     run's history beside the values logged again.
     """
     use_compiled_checksums()
+    if loggers is None:
+        return None
+    loggers = copy.deepcopy(loggers)
     step = checkpoint_step(checkpoint) if checkpoint else None
-    for logger in (loggers or {}).values():
+    for logger in loggers.values():
         if not isinstance(logger, DictConfig) or "_target_" not in logger:
             continue
         target = str(logger._target_)
@@ -129,3 +139,4 @@ def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> None:
                 folder = (logger.get("tags") or {}).get("run_folder")
                 if step is not None and folder and not logger.get("run_id"):
                     logger.run_id = mlflow_run_of(uri, logger.experiment_name, folder)
+    return loggers

@@ -10,7 +10,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from vae.sweep import in_a_sweep
+from vae.runs import in_a_sweep
 
 if TYPE_CHECKING:  # imported where a search needs it: every run imports this module
     import optuna
@@ -60,7 +60,9 @@ class TrialPruning(L.Callback):
             value = float(trainer.callback_metrics[self.monitor])
             self._trial.report(value, step=trainer.current_epoch)
             # after the last epoch there is nothing left to save: the trial completes, tested like any run
-            prune = trainer.current_epoch < trainer.max_epochs - 1 and self._trial.should_prune()
+            # (max_epochs=-1: no last epoch, the run ends by max_steps or max_time)
+            last = trainer.max_epochs is not None and 0 <= trainer.max_epochs - 1 <= trainer.current_epoch
+            prune = not last and self._trial.should_prune()
             if prune:
                 self.reason = f"{self.monitor} = {value:.4g} at epoch {trainer.current_epoch} trails the study's trials"
         if trainer.strategy.broadcast(prune, src=0):
