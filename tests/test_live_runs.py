@@ -14,6 +14,7 @@ import pytest
 
 from tests.commands import start_train, train_py
 from tests.conftest import TINY
+from vae.runs.resume import quoted
 
 PAUSE = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", "+callbacks.pause.step=2"]
 
@@ -58,10 +59,11 @@ def test_a_live_run_is_not_run_again_beside_itself(mnist_root, tmp_path):
 
 @pytest.mark.slow
 def test_a_live_sweep_is_not_continued_beside_itself(mnist_root, tmp_path):
-    sweep, log = tmp_path / "sweep", tmp_path / "sweep.out"
+    # a folder name Hydra's override parser refuses unquoted: a copy made by a file manager
+    sweep, log = tmp_path / "sweep (copy) it's é", tmp_path / "sweep.out"
     first = sweep / "vae-mlp-z2-b1_0"
     args = ["-m", "model.latent_dim=2,3", *tiny(tmp_path, mnist_root), "callbacks.every_n_epochs=0", *PAUSE]
-    args += [f"+callbacks.pause.folder={first.name}", f"hydra.sweep.dir={sweep}"]
+    args += [f"+callbacks.pause.folder={first.name}", f"hydra.sweep.dir={quoted(str(sweep))}"]
     with log.open("w") as out:
         process = start_train(args, stdout=out, stderr=subprocess.STDOUT)
     try:

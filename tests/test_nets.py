@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vae.nets import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from vae.nets.activations import make_activation
+from vae.nets.activations import ACTIVATIONS, make_activation
 from vae.nets.conv import feature_shape
 
 SHAPES = [(1, 28, 28), (1, 32, 32), (3, 17, 23)]
@@ -64,3 +64,15 @@ def test_bad_backbone_settings_raise_clear_errors():
         ConvEncoder((1, 28, 28), 4, channels=[32, 64], strides=[1, 2, 2])
     with pytest.raises(ValueError, match="too small"):
         ConvEncoder((1, 8, 8), 4, channels=[8] * 4, strides=[2] * 4, kernel_size=4)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_every_activation_builds_both_backbones_and_trains_them(arch, activation):
+    encoder_cls, decoder_cls = (MLPEncoder, MLPDecoder) if arch == "mlp" else (ConvEncoder, ConvDecoder)
+    encoder = encoder_cls(in_shape=(1, 28, 28), out_dim=4, activation=activation)
+    decoder = decoder_cls(latent_dim=2, out_shape=(1, 28, 28), activation=activation)
+    assert any(isinstance(m, ACTIVATIONS[activation]) for m in [*encoder.modules(), *decoder.modules()])
+    out = decoder(encoder(torch.rand(3, 1, 28, 28))[:, :2])
+    out.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in encoder.parameters())

@@ -4,8 +4,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,10 +12,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from tests.commands import results, run_in_group, start_train
 from tests.conftest import compose_train
-from tests.idx import write_mnist
-from tests.tensorboard_events import load_events
 from vae.callbacks import RunCheckpoint
 from vae.data.tensors import ImageTensors, TensorLoader
 from vae.training import train
@@ -142,79 +137,3 @@ def test_sigterm_after_an_epoch_s_last_batch_leaves_the_epoch_to_be_trained_agai
 def test_only_a_checkpoint_without_a_monitor_saves_on_sigterm(tmp_path):
     with pytest.raises(ValueError, match="save_on_sigterm is for a checkpoint without a monitor"):
         RunCheckpoint(dirpath=tmp_path, monitor="val/loss", save_on_sigterm=True)
-
-
-BATCHES = 20  # per epoch: 320 training images in batches of 16
-
-
-def tiny_run(tmp_path: Path) -> list[str]:
-    write_mnist(tmp_path / "data", n_train=420, n_test=100)
-    return [
-        f"data.root={tmp_path / 'data'}",
-        "data.verify=header",
-        "data.val_size=100",
-        "data.batch_size=16",
-        "data.num_workers=0",
-        "data.binarize=dynamic",  # noise drawn by the loader: skipped batches must draw none
-        "trainer.max_epochs=2",
-        "trainer.accelerator=cpu",
-        "trainer.limit_val_batches=2",
-        "trainer.limit_test_batches=2",
-        "trainer.log_every_n_steps=1",  # a train/loss event at every step, to find doubled ones
-        f"paths.root_dir={tmp_path}",
-    ]
-
-
-def start(args: list[str], run: Path) -> subprocess.Popen:
-    """``train.py args`` into ``run``, its output into ``<run>.out`` (an unread pipe could fill and stall it)."""
-    with run.with_suffix(".out").open("w") as out:
-        return start_train([*args, f"hydra.run.dir={run}"], stdout=out, stderr=subprocess.STDOUT)
-
-
-def tail(run: Path) -> str:
-    return run.with_suffix(".out").read_text()[-3000:]
-
-
-def signal_when_paused(process: subprocess.Popen, run: Path, timeout: float = 120) -> None:
-    """SIGTERM to the run's process group, as a scheduler sends it, once the run has paused."""
-    deadline = time.monotonic() + timeout
-    while not (run / "paused").is_file():
-        assert process.poll() is None, f"the run ended before it paused:\n{tail(run)}"
-        assert time.monotonic() < deadline, "the run never paused"
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGTERM)
-
-
-@pytest.mark.slow
-def test_a_run_stopped_by_sigterm_mid_epoch_continues_like_an_unbroken_one(tmp_path):
-    overrides = tiny_run(tmp_path)
-    unbroken, stopped = tmp_path / "unbroken", tmp_path / "stopped"
-    step = BATCHES + 7  # in the second epoch
-    pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
-    # the unbroken run beside the stopped one: two processes on two cores
-    running = start(overrides, unbroken)
-    process = start([*overrides, *pause], stopped)
-    signal_when_paused(process, stopped)
-    assert process.wait(timeout=120) == 143, tail(stopped)  # 128 + SIGTERM, as a shell reports a terminated job
-    last = stopped / "checkpoints" / "last.ckpt"
-    summary = json.loads((stopped / "metrics.json").read_text())
-    assert summary["status"] == "interrupted" and summary["last_checkpoint"] == str(last)
-    line = f"SIGTERM: saved {last} at epoch 1, batch 7 of {BATCHES}, step {step}"
-    assert line in (stopped / "train.log").read_text()
-    checkpoint = torch.load(last, weights_only=True)
-    assert checkpoint["global_step"] == step and step % BATCHES != 0  # mid-epoch
-    assert checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"] == 7
-    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"served": 7}]  # TensorLoader's
-    states = [state for key, state in checkpoint["callbacks"].items() if "'monitor': None" in key]
-    assert [state["best_model_path"] for state in states] == [str(last)]  # where train() looks for it
-
-    started = time.monotonic()
-    resumed = run_in_group([sys.executable, "train.py", f"resume={stopped}"], timeout=120)
-    assert resumed.returncode == 0, resumed.stdout[-3000:]
-    # the continued epoch is timed from where this process started it, not from 0
-    epoch_s = json.loads((stopped / "metrics.json").read_text())["metrics"]["perf/train_epoch_s"]
-    assert 0 < epoch_s < time.monotonic() - started
-    assert running.wait(timeout=120) == 0, tail(unbroken)
-    assert results(stopped) == results(unbroken)  # the same numbers, to the last bit
-    steps = [event.step for event in load_events(stopped).Scalars("train/loss")]
-    assert steps == sorted(set(steps)) == [event.step for event in load_events(unbroken).Scalars("train/loss")]

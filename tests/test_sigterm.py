@@ -2,8 +2,10 @@
 itself interrupted, exits with 143, and continued in its folder ends with the numbers of an unbroken run.
 DDP processes signalled all at once: tests/test_ddp_data.py."""
 
+import logging
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -37,9 +39,10 @@ def run(folder, mnist_root, overrides) -> None:
     ids=["training", "validation", "test", "evaluation"],
 )
 def test_sigterm_at_any_moment_is_recorded_exits_143_and_the_run_continues_exactly(
-    moment, stopped_at, mnist_root, tmp_path, monkeypatch
+    moment, stopped_at, mnist_root, tmp_path, monkeypatch, caplog
 ):
     overrides = EVALUATED if moment == "evaluation" else []
+    caplog.set_level(logging.INFO, logger="vae.callbacks.checkpoint")
     run(tmp_path / "unbroken", mnist_root, overrides)
     if moment == "evaluation":  # SIGTERM as the evaluation after the test starts: outside Lightning's loops
         evaluate = vae.training.evaluate_checkpoint
@@ -60,11 +63,22 @@ def test_sigterm_at_any_moment_is_recorded_exits_143_and_the_run_continues_exact
     assert record["status"] == "interrupted"
     # stopped where it can continue from: the step of the signal (validation: the first after it ended and
     # its epoch's checkpoints were written), or training's last checkpoint, after its 6 steps
-    assert torch.load(record["last_checkpoint"], weights_only=True)["global_step"] == stopped_at
+    checkpoint = torch.load(record["last_checkpoint"], weights_only=True)
+    assert checkpoint["global_step"] == stopped_at
+    if moment == "train:4":  # mid-epoch: the loops and the loader are saved at the batch they had reached
+        assert checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"] == 1
+        assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"served": 1}]
+        states = [state for key, state in checkpoint["callbacks"].items() if "'monitor': None" in key]
+        assert [state["best_model_path"] for state in states] == [record["last_checkpoint"]]  # train() reads it
+        assert f"SIGTERM: saved {record['last_checkpoint']} at epoch 1, batch 1 of 3, step 4" in caplog.text
 
     monkeypatch.undo()
+    started = time.monotonic()
     run(stopped, mnist_root, overrides)  # the same command: the folder's record continues it
-    assert read_record(stopped)["status"] == "completed"
+    record = read_record(stopped)
+    assert record["status"] == "completed"
+    if stopped_at < 6:  # it trained again: its epoch is timed from the continuation, not from 0
+        assert 0 < record["metrics"]["perf/train_epoch_s"] < time.monotonic() - started
     assert results(stopped) == results(tmp_path / "unbroken")  # the same numbers, to the last bit
     steps = [event.step for event in load_events(stopped).Scalars("train/loss")]
     assert (
