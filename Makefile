@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep report test lint tensorboard clean
+.PHONY: help install train sweep report test lint tensorboard clean slurm-start slurm-stop
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,12 @@ test: install ## run the test suite (about 9 minutes on 2 CPU cores, two pytest 
 
 lint: install ## ruff: lint and formatting
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+slurm-start: ## a one-node SLURM cluster of this machine (root: installs slurm-wlm and munge when missing)
+	scripts/local_slurm.sh start
+
+slurm-stop: ## stop the daemons slurm-start started
+	scripts/local_slurm.sh stop
 
 tensorboard: install ## TensorBoard over every run and sweep under logs/
 	$(VENV)/bin/tensorboard --logdir logs

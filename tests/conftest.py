@@ -25,6 +25,15 @@ def pytest_collection_modifyitems(items: list) -> None:
     items.sort(key=lambda item: item.module.__name__ != "tests.test_matrix")
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many SLURM tests ran: they are skipped, with the reason, where no cluster answers."""
+    reports = [r for kind in ("passed", "failed", "skipped") for r in terminalreporter.stats.get(kind, [])]
+    slurm = [r for r in reports if r.when in ("call", "setup") and "test_slurm.py" in r.nodeid]
+    ran = {r.nodeid for r in slurm if r.when == "call"}
+    skipped = {r.nodeid for r in slurm if r.skipped}
+    terminalreporter.write_line(f"SLURM tests: {len(ran)} ran, {len(skipped)} skipped")
+
+
 # Small enough for a 2-core CPU, large enough for every stage and callback to do real work.
 TINY = [
     "data.verify=header",  # the tiny files are not the official MNIST: check their structure only

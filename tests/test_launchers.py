@@ -32,18 +32,49 @@ def test_submitit_sweep_runs_each_job_as_its_own_process(mnist_root, tmp_path):
     assert len(pids) == 2
 
 
-def test_slurm_launcher_config_turns_a_sweep_into_slurm_jobs():
-    overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30"]
+def slurm_launcher(*overrides: str):
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose(config_name="train", return_hydra_config=True, overrides=overrides)
-    launcher = cfg.hydra.launcher
+        cfg = compose(config_name="train", return_hydra_config=True, overrides=["hydra/launcher=slurm", *overrides])
+    return cfg.hydra.launcher
+
+
+@pytest.mark.parametrize(
+    "overrides, gpus, tasks, nodes, mem_gb",
+    [
+        (["trainer=cpu"], 0, 1, 1, 4),  # no GPU asked of a CPU run
+        (["trainer=gpu"], 1, 1, 1, 4),
+        (["trainer=gpu", "trainer.devices=2"], 2, 2, 1, 8),  # Lightning runs 2 devices as DDP: a task each
+        (["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"], 0, 2, 1, 8),
+        (["trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=4", "trainer.num_nodes=2"], 4, 4, 2, 16),
+        (["trainer=gpu", "trainer.devices=2", "hydra.launcher.gpus_per_node=8"], 8, 2, 1, 8),  # set: it wins
+    ],
+)
+def test_slurm_resources_follow_the_trainer(overrides, gpus, tasks, nodes, mem_gb):
+    launcher = slurm_launcher("hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30", *overrides)
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node, launcher.tasks_per_node) == (
-        "gpu",
-        30,
-        1,
-        1,
-    )
+    assert (launcher.partition, launcher.timeout_min, launcher.cpus_per_task) == ("gpu", 30, 2)
+    assert (launcher.gpus_per_node, launcher.tasks_per_node, launcher.nodes, launcher.mem_gb) == (
+        gpus, tasks, nodes, mem_gb
+    )  # fmt: skip
+
+
+def test_an_auto_accelerator_or_a_request_no_node_holds_is_refused_with_the_keys(monkeypatch):
+    from vae.cluster import slurm
+
+    monkeypatch.setattr(slurm, "partition", lambda name: None)  # no cluster answers on this machine
+    (auto,) = slurm.request_problems({"partition": None}, "auto")
+    assert auto.startswith("trainer.accelerator=auto under hydra/launcher=slurm") and "trainer=cpu" in auto
+    assert slurm.request_problems({"partition": None}, "cpu") == []  # sbatch will tell
+    node = slurm.Partition("gpu", cpus=32, mem_mb=256_000, gpus=4, nodes=2)
+    monkeypatch.setattr(slurm, "partition", lambda name: node)
+    asked = {"partition": "gpu", "cpus_per_task": 8, "tasks_per_node": 8, "mem_gb": 64, "gpus_per_node": 8, "nodes": 4}
+    assert slurm.request_problems(asked, "gpu") == [
+        "hydra.launcher.cpus_per_task=8 x tasks_per_node=8 asks 64 CPUs of a node; the most a node of partition "
+        "gpu offers is 32",
+        "hydra.launcher.gpus_per_node=8 asks 8 GPUs of a node; the most a node of partition gpu offers is 4",
+        "hydra.launcher.nodes=4: partition gpu has 2 node(s)",
+    ]
+    assert slurm.gpus_per_node("auto", 2, "gpu") == 2  # auto: the partition holds GPUs
 
 
 @pytest.mark.parametrize(

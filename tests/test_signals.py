@@ -25,24 +25,25 @@ class PauseForSigterm(L.Callback):
     folder is not named ``folder`` when one is given (a sweep's other jobs). The signal goes on to the
     handler the run has (it only notes it while training), which decides where training stops."""
 
-    def __init__(self, step: int, timeout: float = 60.0, folder: str | None = None) -> None:
-        self.step, self.timeout, self.folder = step, timeout, folder
+    def __init__(self, step: int, timeout: float = 60.0, folder: str | None = None, signal: str = "SIGTERM") -> None:
+        self.step, self.timeout, self.folder, self.signal = step, timeout, folder, signal
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step != self.step or self.folder not in (None, Path(trainer.default_root_dir).name):
             return
-        received, handler = [], signal.getsignal(signal.SIGTERM)
+        number = signal.Signals[self.signal]  # SIGUSR2: SLURM's warning to a submitit job
+        received, handler = [], signal.getsignal(number)
 
         def note(signum, frame):
             received.append(signum)
             handler(signum, frame)
 
-        signal.signal(signal.SIGTERM, note)
+        signal.signal(number, note)
         (Path(trainer.default_root_dir) / "paused").touch()
         deadline = time.monotonic() + self.timeout
         while not received and time.monotonic() < deadline:
             time.sleep(0.01)
-        signal.signal(signal.SIGTERM, handler)
+        signal.signal(number, handler)
 
 
 def ids(n: int) -> ImageTensors:

@@ -13,6 +13,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, open_dict
 
+from vae.cluster.slurm import request_problems
 from vae.runs.continuation import (
     DONE,
     FAILED_POLICIES,
@@ -59,6 +60,7 @@ class ContinuingLauncher:
         self.folders: dict[int, Path] = {}  # job number -> its run folder
         self._composed: dict[tuple, tuple[DictConfig, Path, dict]] = {}  # composing costs ~0.1 s a job
         self._lock: FolderLock | None = None
+        self._cluster_checked = False
 
     def hold(self) -> None:
         """Takes the sweep folder's lock for as long as this process runs the sweep; exits with a message
@@ -72,10 +74,21 @@ class ContinuingLauncher:
         """Each job's config and decision, given its overrides and number; exits with a message naming
         every folder that may not be run into (the sweepers check before they record the sweep)."""
         checked = [self.job(list(overrides), idx) for overrides, idx in jobs]
+        if checked and not self._cluster_checked:
+            self._check_cluster(checked[0][0])
         refused = [decision for _, decision in checked if decision.refusal]
         if refused:
             sys.exit(refusal_message(refused))
         return checked
+
+    def _check_cluster(self, cfg: DictConfig) -> None:
+        """A SLURM request no node of the partition can hold is refused before anything is submitted (SLURM
+        would keep it pending forever)."""
+        self._cluster_checked = True
+        if type(self.launcher).__name__ == "SlurmLauncher":
+            problems = request_problems(self.launcher.params, str(cfg.trainer.accelerator))
+            if problems:
+                sys.exit("this sweep's SLURM jobs cannot run, so nothing was submitted:\n  " + "\n  ".join(problems))
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         jobs = self.check([(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)])

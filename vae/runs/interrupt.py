@@ -31,17 +31,45 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()  # Python's handlers live there only
 
 
+def _submitit_requeue(handler) -> bool:
+    """Whether ``handler`` is submitit's, which checkpoints the job's submission and requeues it."""
+    owner = getattr(handler, "__self__", None)
+    return type(owner).__module__.startswith("submitit") and getattr(handler, "__name__", "") == (
+        "checkpoint_and_try_requeue"
+    )
+
+
 class Sigterm:
-    """The run's SIGTERM handling: ``install`` before the run starts, ``restore`` when it ends."""
+    """The run's SIGTERM handling: ``install`` before the run starts, ``restore`` when it ends.
+
+    In a SLURM job of ``hydra/launcher=slurm``, submitit's USR2 handler (SLURM's
+    warning before a time limit, or a preemption) requeues the job at once, losing the work since the last
+    checkpoint. It is taken over: USR2 stops the run like SIGTERM, at a step it can continue from, and once
+    the run has recorded itself interrupted, submitit's handler requeues the job (:meth:`requeue`).
+    """
 
     def __init__(self) -> None:
         self.received = False
         self.in_lightning = False  # a loop of Lightning runs: it stops at the point it can continue from
         self._previous = None
+        self._requeue = None  # submitit's USR2 handler, when the run is a submitit job
+        self.warned = False  # USR2 came: the job is to be requeued
 
     def install(self) -> None:
         if _in_main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._handle)
+            if _submitit_requeue(usr2 := signal.getsignal(signal.SIGUSR2)):
+                self._requeue = usr2
+                signal.signal(signal.SIGUSR2, self._handle_warning)
+
+    def _handle_warning(self, signum, frame) -> None:
+        self.warned = True
+        self._handle(signum, frame)
+
+    def requeue(self) -> None:
+        """After the record: submitit requeues the job warned by USR2 and exits (rank 0), or returns."""
+        if self._requeue is not None and self.warned:
+            self._requeue(signal.SIGUSR2, None)
 
     def _handle(self, signum, frame) -> None:
         self.received = True
@@ -56,11 +84,15 @@ class Sigterm:
         """From now on only notes the signal: what the run is writing is not cut short."""
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self.note)
+        if self._requeue is not None:
+            signal.signal(signal.SIGUSR2, self.note)
 
     def restore(self) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
             self._previous = None
+        if self._requeue is not None:
+            signal.signal(signal.SIGUSR2, self._requeue)
 
     def callback(self) -> "StopOnSigterm":
         return StopOnSigterm(self)

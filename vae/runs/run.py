@@ -68,6 +68,7 @@ class Run:
         try:
             if kind is not None and issubclass(kind, SIGTERMException):
                 self._record_interrupted()
+                self.sigterm.requeue()  # a SLURM job warned of its end: requeued by submitit, which exits
                 raise SystemExit(128 + signal.SIGTERM) from None  # the shell's code for "terminated"
             if kind is not None and issubclass(kind, Exception):
                 self._record_failed(err)

@@ -1,0 +1,120 @@
+"""Sweeps on a real SLURM cluster (``hydra/launcher=slurm``), at tiny size: they run whenever a cluster
+answers (``scripts/local_slurm.sh start`` gives a one-node one; ``.ci/run`` starts it) and are skipped with
+the reason otherwise. Multi-node DDP is not tested: the local cluster has one node."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.commands import results, train_py
+from tests.conftest import TINY
+from tests.tensorboard_events import load_events
+from vae.runs.record import read_record
+
+
+def _cluster_answers() -> bool:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return False
+    return subprocess.run(["sinfo", "--noheader"], capture_output=True, timeout=30).returncode == 0
+
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.slow,
+    pytest.mark.skipif(not _cluster_answers(), reason="no SLURM cluster answers (scripts/local_slurm.sh start)"),
+]
+
+# one CPU a job: two jobs at once on the 2-CPU node of the local cluster
+SLURM = ["-m", "hydra/launcher=slurm", "trainer=cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"]
+
+
+def args(data: Path, sweep: Path, *extra: str) -> list[str]:
+    return [*SLURM, f"data.root={data}", f"paths.root_dir={sweep.parent}", *TINY, f"hydra.sweep.dir={sweep}", *extra]
+
+
+def jobs_of(sweep: Path) -> list[str]:
+    """The SLURM jobs that ran, as submitit's folders of their logs say (an array: a task a run)."""
+    return sorted(p.name for p in (sweep / ".submitit").iterdir() if p.is_dir() and list(p.glob("*_log.out")))
+
+
+def test_a_grid_on_slurm_runs_a_job_per_run_records_the_failing_one_and_the_report_reads_it(sweep_data, tmp_path):
+    sweep = tmp_path / "sweep"
+    done = train_py(*args(sweep_data, sweep, "model.latent_dim=2,0,3", "callbacks.every_n_epochs=0"))
+    assert done.returncode != 0  # one job failed
+    assert len(jobs_of(sweep)) == 3  # a SLURM job per run (an array of three)
+    statuses = [read_record(folder)["status"] for folder in sorted(sweep.glob("vae-*"))]
+    assert sorted(statuses) == ["completed", "completed", "failed"]
+    (failed,) = [f for f in sweep.glob("vae-*") if read_record(f)["status"] == "failed"]
+    assert "model.latent_dim=0: must be a whole number >= 1" in read_record(failed)["error"]
+    assert done.stderr.count("keeps no accounting") <= 1 and "Bypassing sacct error" not in done.stderr
+
+    subprocess.run([sys.executable, "-m", "vae.report", str(sweep)], check=True, timeout=300, capture_output=True)
+    with (sweep / "report.csv").open() as file:
+        assert sorted(row["status"] for row in csv.DictReader(file)) == ["completed", "completed", "failed"]
+
+
+def _slurm_job(sweep: Path, folder: Path, timeout: float = 120) -> str:
+    """The SLURM job of a run folder, once the run has paused there (tests.test_signals.PauseForSigterm)."""
+    deadline = time.monotonic() + timeout
+    while not (folder / "paused").is_file():
+        assert time.monotonic() < deadline, "the run never paused"
+        time.sleep(0.1)
+    return json.loads((folder / ".run.lock").read_text())["slurm_job"]
+
+
+def test_usr2_mid_epoch_saves_that_step_and_the_requeued_job_continues_it_exactly(sweep_data, tmp_path):
+    """SLURM's warning before a time limit (or a preemption): the job saves the step it is at, records
+    itself interrupted, and submitit requeues it; the requeued job continues from that step and ends with
+    the numbers of the same run unbroken (the sweep's other job, beside it)."""
+    sweep, step = tmp_path / "sweep", 14  # epoch 1, batch 4 of 10
+    pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
+    pause += ["+callbacks.pause.signal=SIGUSR2", "+callbacks.pause.folder=vae-mlp-z20-b1_1"]
+    overrides = ["seed=7,7", "trainer.max_epochs=2", "trainer.limit_train_batches=10", "data.binarize=dynamic"]
+    with (tmp_path / "sweep.out").open("w") as out:
+        driver = subprocess.Popen(
+            [sys.executable, "train.py", *args(sweep_data, sweep, *overrides, *pause)],
+            cwd=Path(__file__).parent.parent, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        signalled = sweep / "vae-mlp-z20-b1_1"
+        job = _slurm_job(sweep, signalled)
+        subprocess.run(["scancel", "--signal=USR2", job], check=True)
+        assert driver.wait(timeout=240) == 0, (tmp_path / "sweep.out").read_text()[-3000:]
+    finally:
+        driver.kill()
+    record = read_record(signalled)
+    assert record["status"] == "completed"
+    assert [r["step"] for r in record["resumed_from"]] == [step]  # the step of the warning, not the epoch's start
+    assert results(signalled) == results(sweep / "vae-mlp-z20-b1_0")  # to the last bit
+    steps = [event.step for event in load_events(signalled).Scalars("train/loss")]
+    assert steps == sorted(set(steps))
+
+
+def test_ddp_of_two_tasks_through_srun_equals_the_same_run_started_locally(mnist_root, tmp_path):
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.every_n_epochs=0"]
+    sweep, local = tmp_path / "sweep", tmp_path / "local"
+    on_slurm = train_py(*args(mnist_root, sweep, *ddp))  # tasks_per_node follows trainer.devices: 2
+    assert on_slurm.returncode == 0, on_slurm.stderr[-3000:]
+    (job,) = jobs_of(sweep)
+    assert len(list((sweep / ".submitit" / job).glob("*_log.out"))) == 2  # submitit's log of each task: two
+    run_locally = [f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY, *ddp, f"hydra.run.dir={local}"]
+    assert train_py(*run_locally).returncode == 0
+    (folder,) = sweep.glob("vae-*")
+    assert results(folder) == results(local)
+
+
+def test_a_request_no_node_can_hold_is_refused_before_anything_is_submitted(mnist_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    started = time.monotonic()
+    refused = train_py(*args(mnist_root, sweep, "hydra.launcher.cpus_per_task=64", "hydra.launcher.mem_gb=100000"))
+    assert refused.returncode == 1 and time.monotonic() - started < 60
+    assert "nothing was submitted" in refused.stderr
+    assert "hydra.launcher.cpus_per_task=64 x tasks_per_node=1 asks 64 CPUs of a node" in refused.stderr
+    assert "hydra.launcher.mem_gb=100000 asks" in refused.stderr
+    assert not (sweep / ".submitit").exists()
