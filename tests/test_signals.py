@@ -20,16 +20,18 @@ from vae.training import train
 
 class PauseForSigterm(L.Callback):
     """Test helper (``+callbacks.pause``): after training step ``step``, writes ``<run>/paused`` and waits
-    for SIGTERM, so that a signal sent from outside lands at a known step however fast training goes.
-    A run resumed after that step (its command line replays this callback) never pauses, nor a run whose
-    folder is not named ``folder`` when one is given (a sweep's other jobs). The signal goes on to the
-    handler the run has (it only notes it while training), which decides where training stops."""
+    for ``signal`` (SIGTERM; at most ``timeout`` seconds), so that a signal sent from outside lands at a
+    known step however fast training goes. A run resumed after that step (its command line replays this
+    callback) never pauses, nor a run whose folder is not named ``folder`` (or one of its comma-separated
+    names) when one is given (a sweep's other jobs). The signal goes on to the handler the run has (it only
+    notes it while training), which decides where training stops."""
 
     def __init__(self, step: int, timeout: float = 60.0, folder: str | None = None, signal: str = "SIGTERM") -> None:
         self.step, self.timeout, self.folder, self.signal = step, timeout, folder, signal
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step != self.step or self.folder not in (None, Path(trainer.default_root_dir).name):
+        folder = Path(trainer.default_root_dir).name
+        if trainer.global_step != self.step or (self.folder is not None and folder not in self.folder.split(",")):
             return
         number = signal.Signals[self.signal]  # SIGUSR2: SLURM's warning to a submitit job
         received, handler = [], signal.getsignal(number)

@@ -4,17 +4,22 @@ the reason otherwise. Multi-node DDP is not tested: the local cluster has one no
 
 import csv
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
-from tests.commands import results, train_py
+from tests.commands import results, start_train, train_py
 from tests.conftest import TINY
 from tests.tensorboard_events import load_events
+from vae.runs.pruning import open_storage
 from vae.runs.record import read_record
 
 
@@ -118,3 +123,66 @@ def test_a_request_no_node_can_hold_is_refused_before_anything_is_submitted(mnis
     assert "hydra.launcher.cpus_per_task=64 x tasks_per_node=1 asks 64 CPUs of a node" in refused.stderr
     assert "hydra.launcher.mem_gb=100000 asks" in refused.stderr
     assert not (sweep / ".submitit").exists()
+
+
+def test_a_sweep_whose_driver_died_waits_for_its_live_jobs_and_submits_nothing_twice(sweep_data, tmp_path):
+    """The sweep command killed while its SLURM jobs run or wait in the queue (a closed SSH session): SLURM
+    goes on with them. resume= waits for every job of the sweep still queued or running, then finds their
+    runs finished: it moves no live run's files aside and submits nothing again."""
+    sweep = tmp_path / "sweep"
+    folders = [sweep / "vae-mlp-z2-b1_0", sweep / "vae-mlp-z3-b1_1", sweep / "vae-mlp-z4-b1_2"]
+    pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", "+callbacks.pause.step=2"]
+    pause += ["+callbacks.pause.timeout=12", f"+callbacks.pause.folder='{folders[0].name},{folders[1].name}'"]
+    driver = start_train(args(sweep_data, sweep, "model.latent_dim=2,3,4", *pause), stdout=subprocess.DEVNULL)
+    running = [_slurm_job(sweep, folder) for folder in folders[:2]]  # paused 12 s, one CPU each: the node full
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver dies; its jobs go on
+    driver.wait()
+    queued = _queued()
+    assert set(running) <= set(queued) and len(queued) == 3  # two running, the third pending
+
+    again = train_py(f"resume={sweep}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "waiting for SLURM job(s)" in again.stdout + again.stderr
+    assert [read_record(folder)["status"] for folder in folders] == ["completed"] * 3
+    assert not any((folder / "attempts").exists() for folder in folders)  # no live run's files moved aside
+    assert not any(read_record(folder).get("resumed_from") for folder in folders)  # each trained once
+    assert len(jobs_of(sweep)) == 3  # nothing submitted again
+    last = json.loads((sweep / "launches.json").read_text())[-1]
+    assert sorted(last["jobs"].values()) == ["skipped"] * 3
+
+
+def _queued() -> list[str]:
+    """Every job SLURM holds, running or pending (array tasks one by one)."""
+    listed = subprocess.run(["squeue", "--noheader", "--array", "--format=%i"], capture_output=True, text=True)
+    return listed.stdout.split()
+
+
+def test_a_search_on_slurm_runs_its_trials_side_by_side_in_a_journal_and_survives_its_driver(sweep_data, tmp_path):
+    """hparams_search with n_jobs=2: two trials at once as SLURM jobs, the study in Optuna's journal file
+    (sweep folders of clusters sit on shared file systems, where SQLite's locking is unreliable). Its driver
+    killed while they run, resume= waits for them and tells the study how they ended."""
+    sweep = tmp_path / "search"
+    search = [
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.pruner=null",
+    ]
+    pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", "+callbacks.pause.step=2"]
+    driver = start_train([*args(sweep_data, sweep, *search, *pause, "+callbacks.pause.timeout=10")])
+    deadline = time.monotonic() + 120
+    while len(list(sweep.glob("*_[01]/paused"))) < 2:  # both trials paused at once: side by side
+        assert time.monotonic() < deadline and driver.poll() is None, "the trials never ran side by side"
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+    again = train_py(f"resume={sweep}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (sweep / "optuna.journal").is_file() and not (sweep / "optuna.db").exists()
+    study = optuna.load_study(study_name="vae_mnist", storage=open_storage(f"journal:{sweep / 'optuna.journal'}"))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2  # no third trial, none left running
+    assert len(jobs_of(sweep)) == 2  # nothing submitted again
+    folders = sorted(sweep.glob("*_[01]"))
+    assert [read_record(f)["status"] for f in folders] == ["completed"] * 2
+    assert not any(read_record(f).get("resumed_from") for f in folders)

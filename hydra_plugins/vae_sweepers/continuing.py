@@ -13,11 +13,12 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, open_dict
 
-from vae.cluster.slurm import request_problems
+from vae.cluster.slurm import request_problems, sweep_jobs, wait_for_jobs
 from vae.runs.continuation import (
     DONE,
     FAILED_POLICIES,
     KEEP,
+    LIVE,
     RERUN,
     SKIP,
     Decision,
@@ -76,6 +77,11 @@ class ContinuingLauncher:
         checked = [self.job(list(overrides), idx) for overrides, idx in jobs]
         if checked and not self._cluster_checked:
             self._check_cluster(checked[0][0])
+        # A sweep whose driver died: SLURM still runs (or holds queued) its jobs. Wait for them, then decide.
+        on_slurm = {d.holder.slurm_job for _, d in checked if d.action == LIVE and d.holder and d.holder.slurm_job}
+        if live := on_slurm | sweep_jobs(self.sweep_dir):
+            wait_for_jobs(live)
+            checked = [self.job(list(overrides), idx) for overrides, idx in jobs]
         refused = [decision for _, decision in checked if decision.refusal]
         if refused:
             sys.exit(refusal_message(refused))

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vae.runs.lock import LOCKS, RUN_LOCK, holder_if_live
+from vae.runs.lock import LOCKS, RUN_LOCK, Holder, holder_if_live
 from vae.runs.record import ATTEMPTS, FAILED, FINISHED, UNFINISHED, FolderState, flat, folder_state
 
 NEW, SKIP, RESUME, RERUN, KEEP = "new", "skip", "resume", "rerun", "keep"
@@ -45,6 +45,7 @@ class Decision:
     state: FolderState
     checkpoint: Path | None = None  # the checkpoint a resumed run continues from
     refusal: str | None = None
+    holder: Holder | None = None  # who runs in the folder now (LIVE)
 
 
 def decide(
@@ -66,7 +67,7 @@ def decide(
     state = folder_state(folder, now)
     holder = holder_if_live(folder, RUN_LOCK) if live else None
     if holder is not None:
-        return Decision(LIVE, state, refusal=holder[1])
+        return Decision(LIVE, state, refusal=holder[1], holder=holder[0])
     if checkpoint is not None:  # continued by hand, from a checkpoint the user named
         path = state.last_checkpoint if checkpoint == "last" else Path(str(checkpoint))
         if path is not None:

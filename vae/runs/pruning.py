@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra
@@ -24,7 +25,7 @@ class TrialPruning(L.Callback):
     after the epoch whose value the study's pruner finds trailing the other trials' at that epoch (not
     after the last epoch: that trial has cost all it would, and completes).
 
-    The trial lives in the study's storage (SQLite in the sweep folder), where the sweeper asked for
+    The trial lives in the study's storage (a file in the sweep folder: ``storage_url``), where the sweeper asked for
     it; the run opens it by its number, which is the job's number. Rank 0 reports and decides, and
     every rank stops.
 
@@ -48,7 +49,7 @@ class TrialPruning(L.Callback):
             return
         import optuna
 
-        storage = optuna.storages.get_storage(self.storage)
+        storage = open_storage(self.storage)
         study = optuna.load_study(study_name=self.study_name, storage=storage, pruner=self.pruner)
         self._trial = trial_of(study, storage, self.trial_number)
 
@@ -70,6 +71,33 @@ class TrialPruning(L.Callback):
             trainer.should_stop = True
 
 
+JOURNAL = "journal:"  # a storage "URL" of Optuna's journal file: journal:<path>
+
+
+def storage_url(url: str | None, sweep_dir: Path, on_a_cluster: bool) -> str:
+    """The study's storage. None: a file in the sweep folder, the one a study is kept in already, else a
+    journal file on a cluster (its sweep folders sit on shared file systems, where SQLite's locking is
+    unreliable; Optuna's journal file appends under a lock that holds there), else a SQLite file."""
+    if url is not None:
+        return url
+    database, journal = sweep_dir / "optuna.db", sweep_dir / "optuna.journal"
+    if not database.exists() and (journal.exists() or on_a_cluster):
+        return f"{JOURNAL}{journal}"
+    return f"sqlite:///{database}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The storage at ``url``: a database URL Optuna takes, or ``journal:<path>``."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if url.startswith(JOURNAL):
+        path = Path(url.removeprefix(JOURNAL))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    return optuna.storages.get_storage(url)
+
+
 def trial_of(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int) -> optuna.trial.Trial:
     """Trial ``number`` of ``study`` (kept in ``storage``), to report to or to tell how it ended."""
     import optuna
@@ -87,4 +115,6 @@ def trial_pruning(cfg: DictConfig) -> TrialPruning | None:
     if sweeper.get("_target_") != SEARCH or sweeper.get("pruner") is None or not cfg.get("optimized_metric"):
         return None
     pruner = hydra.utils.instantiate(sweeper.pruner)
-    return TrialPruning(sweeper.storage, sweeper.study_name, int(hydra_cfg.job.num), cfg.optimized_metric, pruner)
+    on_a_cluster = str(hydra_cfg.launcher.get("_target_", "")).endswith("SlurmLauncher")
+    storage = storage_url(sweeper.storage, Path(hydra_cfg.sweep.dir), on_a_cluster)  # as the sweeper chose it
+    return TrialPruning(storage, sweeper.study_name, int(hydra_cfg.job.num), cfg.optimized_metric, pruner)
