@@ -2,6 +2,7 @@
 
 import logging
 
+import vae.cluster.queue  # noqa: F401  (says submitit's failing sacct polls once)
 import vae.cluster.slurm  # noqa: F401  (registers the resolvers of hydra/launcher=slurm's resources)
 import vae.config  # noqa: F401  (registers the config schemas Hydra checks while composing)
 

@@ -13,7 +13,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext
 from omegaconf import DictConfig, open_dict
 
-from vae.cluster.slurm import request_problems, sweep_jobs, wait_for_jobs
+from vae.cluster.queue import sweep_jobs, wait_for_jobs
+from vae.cluster.slurm import request_problems
 from vae.runs.continuation import (
     DONE,
     FAILED_POLICIES,

@@ -42,10 +42,10 @@ def _submitit_requeue(handler) -> bool:
 class Sigterm:
     """The run's SIGTERM handling: ``install`` before the run starts, ``restore`` when it ends.
 
-    In a SLURM job of ``hydra/launcher=slurm``, submitit's USR2 handler (SLURM's
-    warning before a time limit, or a preemption) requeues the job at once, losing the work since the last
-    checkpoint. It is taken over: USR2 stops the run like SIGTERM, at a step it can continue from, and once
-    the run has recorded itself interrupted, submitit's handler requeues the job (:meth:`requeue`).
+    In a SLURM job of ``hydra/launcher=slurm``, submitit's USR2 handler (SLURM's warning before a time
+    limit, or a preemption) requeues the job at once, losing the work since the last checkpoint. It is taken
+    over: USR2 stops the run like SIGTERM, at a step it can continue from, and once the run has recorded
+    itself interrupted, submitit's handler requeues the job (:meth:`requeue`).
     """
 
     def __init__(self) -> None:
