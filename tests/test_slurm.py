@@ -73,29 +73,26 @@ def _slurm_job(sweep: Path, folder: Path, timeout: float = 120) -> str:
     return json.loads((folder / ".run.lock").read_text())["slurm_job"]
 
 
-def test_usr2_mid_epoch_saves_that_step_and_the_requeued_job_continues_it_exactly(sweep_data, tmp_path):
-    """SLURM's warning before a time limit (or a preemption): the job saves the step it is at, records
-    itself interrupted, and submitit requeues it; the requeued job continues from that step and ends with
-    the numbers of the same run unbroken (the sweep's other job, beside it)."""
+def test_a_time_limit_mid_epoch_saves_that_step_and_the_requeued_job_continues_it_exactly(sweep_data, tmp_path):
+    """A time limit shorter than the training: SLURM warns the job with USR2 (signal_delay_s before the
+    limit; its checks run every ~30 s, so here 15 to 45 s into the job, while it waits at step 14). The job
+    saves that step, records itself interrupted, and submitit requeues it (max_num_timeout); the requeued
+    job continues from that step and ends with the numbers of the same run unbroken, the sweep's other job,
+    which finished before any warning."""
     sweep, step = tmp_path / "sweep", 14  # epoch 1, batch 4 of 10
     pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
     pause += ["+callbacks.pause.signal=SIGUSR2", "+callbacks.pause.folder=vae-mlp-z20-b1_1"]
+    pause += ["+callbacks.pause.timeout=120"]  # until SLURM's warning
+    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=15"]
     overrides = ["seed=7,7", "trainer.max_epochs=2", "trainer.limit_train_batches=10", "data.binarize=dynamic"]
-    with (tmp_path / "sweep.out").open("w") as out:
-        driver = subprocess.Popen(
-            [sys.executable, "train.py", *args(sweep_data, sweep, *overrides, *pause)],
-            cwd=Path(__file__).parent.parent, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        signalled = sweep / "vae-mlp-z20-b1_1"
-        job = _slurm_job(sweep, signalled)
-        subprocess.run(["scancel", "--signal=USR2", job], check=True)
-        assert driver.wait(timeout=240) == 0, (tmp_path / "sweep.out").read_text()[-3000:]
-    finally:
-        driver.kill()
+    done = train_py(*args(sweep_data, sweep, *overrides, *limit, *pause), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    signalled = sweep / "vae-mlp-z20-b1_1"
     record = read_record(signalled)
     assert record["status"] == "completed"
     assert [r["step"] for r in record["resumed_from"]] == [step]  # the step of the warning, not the epoch's start
+    logs = "".join(p.read_text() for p in (sweep / ".submitit").glob("*_1/*_log.*"))
+    assert "Caught signal SIGUSR2" in logs and "timed-out" in logs  # warned by the time limit, requeued
     assert results(signalled) == results(sweep / "vae-mlp-z20-b1_0")  # to the last bit
     steps = [event.step for event in load_events(signalled).Scalars("train/loss")]
     assert steps == sorted(set(steps))
