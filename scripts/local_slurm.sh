@@ -76,8 +76,13 @@ start_munge() {
     [ -s /etc/munge/munge.key ] || mungekey -c >/dev/null 2>&1 || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge && chown munge:munge /run/munge
+    rm -f /run/munge/munged.pid
     su -s /bin/sh munge -c munged
-    pgrep -x -u munge munged | head -1 >"$STATE/munged.started"
+    for _ in $(seq 50); do  # the daemon forks: its pid file says which process it became
+        [ -s /run/munge/munged.pid ] && break
+        sleep 0.1
+    done
+    cp /run/munge/munged.pid "$STATE/munged.started"
 }
 
 start() {
@@ -107,7 +112,11 @@ stop() {
     for pidfile in "$STATE/d.pid" "$STATE/ctld.pid" "$STATE/munged.started"; do
         if [ -s "$pidfile" ]; then
             pid="$(cat "$pidfile")"
-            kill "$pid" 2>/dev/null && say "stopped process $pid ($(basename "$pidfile"))" || true
+            if kill "$pid" 2>/dev/null; then
+                for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                kill -9 "$pid" 2>/dev/null || true  # still there after 10 s (a slurmd without munge hangs)
+                say "stopped process $pid ($(basename "$pidfile"))"
+            fi
             rm -f "$pidfile"
         fi
     done
