@@ -119,7 +119,7 @@ def test_a_request_no_node_can_hold_is_refused_before_anything_is_submitted(mnis
     assert "nothing was submitted" in refused.stderr
     assert "hydra.launcher.cpus_per_task=64 x tasks_per_node=1 asks 64 CPUs of a node" in refused.stderr
     assert "hydra.launcher.mem_gb=100000 asks" in refused.stderr
-    assert not (sweep / ".submitit").exists()
+    assert not (sweep / ".submitit").exists() and not (sweep / ".sweep.lock").exists()  # nothing written
 
 
 def test_a_sweep_whose_driver_died_waits_for_its_live_jobs_and_submits_nothing_twice(sweep_data, tmp_path):

@@ -14,7 +14,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, open_dict
 
 from vae.cluster.queue import sweep_jobs, wait_for_jobs
-from vae.cluster.slurm import request_problems
+from vae.cluster.slurm import launched_on_slurm, request_problems
 from vae.runs.continuation import (
     DONE,
     FAILED_POLICIES,
@@ -62,11 +62,15 @@ class ContinuingLauncher:
         self.folders: dict[int, Path] = {}  # job number -> its run folder
         self._composed: dict[tuple, tuple[DictConfig, Path, dict]] = {}  # composing costs ~0.1 s a job
         self._lock: FolderLock | None = None
-        self._cluster_checked = False
 
     def hold(self) -> None:
         """Takes the sweep folder's lock for as long as this process runs the sweep; exits with a message
-        naming the process that runs it now, if one does."""
+        naming the process that runs it now, if one does. Before anything is written, a SLURM request no
+        node of the partition can hold is refused (SLURM would keep it pending forever)."""
+        if launched_on_slurm(self.config.hydra):
+            problems = request_problems(self.launcher.params, str(self.config.trainer.accelerator))
+            if problems:
+                sys.exit("this sweep's SLURM jobs cannot run, so nothing was submitted:\n  " + "\n  ".join(problems))
         try:
             self._lock = FolderLock(self.sweep_dir, SWEEP_LOCK, what="sweep").acquire()
         except FolderIsLive as err:
@@ -76,8 +80,6 @@ class ContinuingLauncher:
         """Each job's config and decision, given its overrides and number; exits with a message naming
         every folder that may not be run into (the sweepers check before they record the sweep)."""
         checked = [self.job(list(overrides), idx) for overrides, idx in jobs]
-        if checked and not self._cluster_checked:
-            self._check_cluster(checked[0][0])
         # A sweep whose driver died: SLURM still runs (or holds queued) its jobs. Wait for them, then decide.
         on_slurm = {d.holder.slurm_job for _, d in checked if d.action == LIVE and d.holder and d.holder.slurm_job}
         if live := on_slurm | sweep_jobs(self.sweep_dir):
@@ -87,15 +89,6 @@ class ContinuingLauncher:
         if refused:
             sys.exit(refusal_message(refused))
         return checked
-
-    def _check_cluster(self, cfg: DictConfig) -> None:
-        """A SLURM request no node of the partition can hold is refused before anything is submitted (SLURM
-        would keep it pending forever)."""
-        self._cluster_checked = True
-        if type(self.launcher).__name__ == "SlurmLauncher":
-            problems = request_problems(self.launcher.params, str(cfg.trainer.accelerator))
-            if problems:
-                sys.exit("this sweep's SLURM jobs cannot run, so nothing was submitted:\n  " + "\n  ".join(problems))
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
         jobs = self.check([(overrides, initial_job_idx + i) for i, overrides in enumerate(job_overrides)])

@@ -12,6 +12,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from vae.cluster.slurm import launched_on_slurm
 from vae.runs.pruning import open_storage, storage_url, trial_of
 from vae.runs.record import PRUNED, read_record, status_of
 from vae.runs.run import MetricNotLogged
@@ -83,8 +84,7 @@ class OptunaSearch(Sweeper):
         fixed, space = self.search_space(arguments)  # exits with every bad setting, before anything is written
         self.launcher.hold()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        on_a_cluster = type(self.launcher.launcher).__name__ == "SlurmLauncher"
-        self.storage = storage_url(self.storage, sweep_dir, on_a_cluster)
+        self.storage = storage_url(self.storage, sweep_dir, launched_on_slurm(self.config.hydra))
         storage = open_storage(self.storage)
         study = optuna.create_study(
             study_name=self.study_name,

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 _GPU = re.compile(r"gpu(?::[^:,()]+)?:(\d+)")  # gres such as gpu:4 or gpu:a100:4(S:0-1)
 
@@ -59,6 +59,11 @@ def partition(name: str | None) -> Partition | None:
         gpus=max(gpus),
         nodes=sum(number(row[4]) for row in wanted),
     )
+
+
+def launched_on_slurm(hydra: DictConfig) -> bool:
+    """Whether a sweep's jobs are SLURM jobs (``hydra/launcher=slurm``), as Hydra's own config node says."""
+    return str(OmegaConf.select(hydra, "launcher._target_", default="")).endswith("SlurmLauncher")
 
 
 def _devices(devices) -> int:

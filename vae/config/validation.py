@@ -17,6 +17,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from vae.cluster.slurm import launched_on_slurm
 from vae.nets.conv import feature_shape
 from vae.runs import in_a_sweep
 
@@ -216,9 +217,9 @@ def _sweep_problems(count: int, processes: str) -> list[str]:
     command line again, which would start the whole sweep again in it. SLURM starts the processes itself."""
     if count <= 1 or not in_a_sweep():
         return []
-    launcher = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default=""))
-    if launcher.endswith("SlurmLauncher"):
+    if launched_on_slurm(HydraConfig.get()):
         return []
+    launcher = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default=""))
     fix = "run DDP jobs one at a time (python train.py trainer=ddp ..., without -m), or use hydra/launcher=slurm"
     return [f"{processes} in a multirun on this machine ({launcher.rsplit('.', 1)[-1]}): not supported; {fix}"]
 

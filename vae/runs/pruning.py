@@ -11,6 +11,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from vae.cluster.slurm import launched_on_slurm
 from vae.runs import in_a_sweep
 
 if TYPE_CHECKING:  # imported where a search needs it: every run imports this module
@@ -115,6 +116,6 @@ def trial_pruning(cfg: DictConfig) -> TrialPruning | None:
     if sweeper.get("_target_") != SEARCH or sweeper.get("pruner") is None or not cfg.get("optimized_metric"):
         return None
     pruner = hydra.utils.instantiate(sweeper.pruner)
-    on_a_cluster = str(hydra_cfg.launcher.get("_target_", "")).endswith("SlurmLauncher")
-    storage = storage_url(sweeper.storage, Path(hydra_cfg.sweep.dir), on_a_cluster)  # as the sweeper chose it
+    # the storage the sweeper chose, resolved the same way
+    storage = storage_url(sweeper.storage, Path(hydra_cfg.sweep.dir), launched_on_slurm(hydra_cfg))
     return TrialPruning(storage, sweeper.study_name, int(hydra_cfg.job.num), cfg.optimized_metric, pruner)
