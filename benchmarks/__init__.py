@@ -1,1 +1,1 @@
-"""Speed benchmarks (not part of the test suite): python benchmarks/train_speed.py --help."""
+"""Speed benchmarks (not part of the test suite): python -m benchmarks.train_speed --help."""

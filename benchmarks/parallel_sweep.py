@@ -4,8 +4,8 @@ Launches `python train.py -m <grid>` twice, with Hydra's basic launcher (sequent
 `hydra/launcher=parallel` (joblib, --n-jobs processes), times both end to end and checks that
 every run wrote its metrics.json.
 
-    python benchmarks/parallel_sweep.py                            # 12 one-epoch MLP runs, 2 jobs
-    python benchmarks/parallel_sweep.py --n-jobs 6 --overrides trainer=gpu trainer.max_epochs=3
+    python -m benchmarks.parallel_sweep                            # 12 one-epoch MLP runs, 2 jobs
+    python -m benchmarks.parallel_sweep --n-jobs 6 --overrides trainer=gpu trainer.max_epochs=3
 """
 
 import argparse

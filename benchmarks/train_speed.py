@@ -13,8 +13,8 @@ them alike; the first epoch of each run is warm-up, and the median of the other 
 reported. The framework trains on its 55,000-image split, the plain loops on all 60,000, so
 rows are compared per image (images/s; s/epoch as measured).
 
-    python benchmarks/train_speed.py                                # CPU, both backbones
-    python benchmarks/train_speed.py --device cuda --compile        # a GPU
+    python -m benchmarks.train_speed                                # CPU, both backbones
+    python -m benchmarks.train_speed --device cuda --compile        # a GPU
 """
 
 import argparse
@@ -24,17 +24,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from benchmarks.plain_loop import now, plain_step
 from vae.callbacks import EpochTimer
 from vae.data.files import ensure_files
 from vae.metrics import iw_log_likelihood
@@ -55,12 +54,6 @@ ROWS = {
 }
 
 
-def now(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
 # --- plain PyTorch: the loops a user writes by hand ------------------------------------------
 def plain_model(backbone: str, device: torch.device, compile: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The framework's default encoder and decoder for ``backbone``, as plain modules."""
@@ -73,19 +66,6 @@ def plain_model(backbone: str, device: torch.device, compile: bool) -> tuple[tor
         encoder.compile()
         decoder.compile()
     return encoder, decoder
-
-
-def plain_step(encoder, decoder, optimizer, x: torch.Tensor) -> torch.Tensor:
-    """pytorch/examples' VAE step: BCE summed over pixels plus the closed-form KL, per image."""
-    mu, logvar = encoder(x).chunk(2, dim=1)
-    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-    bce = F.binary_cross_entropy_with_logits(decoder(z), x, reduction="sum")
-    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    loss = (bce + kld) / len(x)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
 
 
 def plain_dataloader_epochs(backbone: str, source: Path, device: torch.device, epochs: int) -> list[dict]:

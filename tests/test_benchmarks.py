@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -13,7 +14,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_train_speed_benchmark_writes_every_row(mnist_root, tmp_path):
     out = tmp_path / "bench.json"
-    command = [sys.executable, "benchmarks/train_speed.py", "--backbones", "mlp", "--epochs", "1", "--repeats", "1"]
+    command = [sys.executable, "-m", "benchmarks.train_speed", "--backbones", "mlp", "--epochs", "1", "--repeats", "1"]
     command += ["--data-root", str(mnist_root), "--cache-dir", str(tmp_path / "cache"), "--iw-k", "20"]
     command += ["--iw-images", "4", "--out", str(out), "--verify", "header"]
     command += ["--override", "data.val_size=40", "data.verify=header", f"paths.root_dir={tmp_path}"]
@@ -26,3 +27,71 @@ def test_train_speed_benchmark_writes_every_row(mnist_root, tmp_path):
     assert rows["d"]["time_vs_d"] == 1.0 and all(r["images_per_s"] > 0 for r in rows.values())
     assert report["iw_nll"]["finite"] and report["iw_nll"]["k"] == 20
     assert "| mlp | (a) framework, tensor path |" in result.stdout
+
+
+def test_the_floor_trains_the_frameworks_default_model():
+    """The plain loop (benchmarks/plain_loop.py) is written with torch.nn alone; it must stay the default VAE."""
+    from benchmarks.plain_loop import mlp_vae
+    from vae.models import VAE
+
+    def layers(net):
+        return [(type(m).__name__, tuple(p.shape for p in m.parameters())) for m in net.modules() if not m._modules]
+
+    plain, framework = mlp_vae(), VAE()
+    assert layers(plain[0]) == layers(framework.encoder) and layers(plain[1]) == layers(framework.decoder)
+    z = torch.zeros(3, framework.latent_dim)
+    assert plain[1](z).shape == framework.decoder(z).shape == (3, 1, 28, 28)
+
+
+def timings(floor: float, training: float, whole: float, fixed: float = 4.0, repeats: int = 5) -> dict:
+    """Synthetic (t_1, t_5) of each row: a fixed cost and 1 or 5 epochs of the given seconds, a little noise."""
+    rows = {"P": floor, "T": training, "A": whole}
+    noise = [0.01 * (i - repeats // 2) for i in range(repeats)]  # centred: the median repeat has none
+    return {row: [(fixed + e + n, fixed + 5 * e - n) for n in noise] for row, e in rows.items()}
+
+
+def test_whole_process_ratios_are_taken_per_repeat_and_consistent_figures_pass():
+    from benchmarks.whole_process import consistency_problems, summarize
+
+    rows = summarize(timings(floor=2.0, training=2.1, whole=2.3), short=1, long=5)
+    assert rows["P"]["vs_floor"] == 1.0 and rows["T"]["s_per_epoch"] == pytest.approx(2.1)
+    assert rows["A"]["vs_floor"] == pytest.approx(1.15) and len(rows["A"]["vs_floor_per_repeat"]) == 5
+    assert rows["T"]["fixed_s"] == pytest.approx(4.0, abs=0.05)
+    low, high = rows["A"]["vs_floor_range"]
+    assert low < 1.15 < high  # the noise of the synthetic repeats shows in the spread
+    assert consistency_problems(rows) == []
+
+
+def test_a_whole_epoch_cheaper_than_its_training_batches_is_refused():
+    from benchmarks.whole_process import consistency_problems, summarize
+
+    problems = consistency_problems(summarize(timings(floor=2.0, training=2.4, whole=2.2), short=1, long=5))
+    assert len(problems) == 1 and "would cost less than its training batches alone (T, 1.20x)" in problems[0]
+    assert "(A, 1.10x the floor)" in problems[0]
+
+
+def test_a_long_process_no_slower_than_the_short_one_gives_no_epoch():
+    from benchmarks.whole_process import consistency_problems, summarize
+
+    times = timings(floor=2.0, training=2.1, whole=2.3)
+    times["P"][2] = (9.0, 8.5)  # a slow spell during the short process of the third repeat
+    problems = consistency_problems(summarize(times, short=1, long=5))
+    assert problems == ["(P): the long process was not slower than the short one in repeat(s) [3]"]
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
+    """``python -m benchmarks.gpu_check --dry-run``: the GPU script's steps, tiny, on this CPU (CUDA parts skipped)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    log = (tmp_path / "gpu_check.log").read_text() if (tmp_path / "gpu_check.log").exists() else ""
+    assert result.returncode == 0, result.stdout + log[-4000:]
+    steps = json.loads((tmp_path / "gpu_check.json").read_text())["steps"]
+    whole = steps["whole_process"]["results"]
+    assert set(whole["rows"]) == {"P", "T", "A"} and whole["rows"]["P"]["vs_floor"] == 1.0
+    assert "pictures" in whole and steps["nll_k5000"]["results"]
