@@ -98,6 +98,29 @@ def test_no_host_reads_of_tensors_in_the_training_steps(tmp_path):
     assert json.loads((tmp_path / "40" / "metrics.json").read_text())["status"] == "completed"
 
 
+def test_no_gpu_check_per_step_goes_through_nvml(tmp_path, monkeypatch):
+    """Adam asks ``torch.cuda.is_available()`` at every step; with the variable Lightning sets on import, torch
+    asks NVML each time (a library loaded again, a third of a millisecond on a CPU without one). Counted over
+    fits of 10 and 20 steps: a per-step NVML query shows as a difference."""
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # as importing Lightning left it
+    write_mnist(tmp_path / "data", n_train=400)
+    queries = collections.Counter()
+    nvml_count = torch.cuda._raw_device_count_nvml
+
+    def counted() -> int:
+        queries["nvml"] += 1
+        return nvml_count()
+
+    monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", counted)
+    totals = {}
+    for steps in (10, 20):
+        queries.clear()
+        overrides = ["data.val_size=40", f"trainer.limit_train_batches={steps}", "test=false", "logger=csv"]
+        train(compose_train(overrides, tmp_path / str(steps), tmp_path / "data"))
+        totals[steps] = queries["nvml"]
+    assert totals[20] == totals[10]
+
+
 def test_epoch_timer_counts_the_training_images_of_each_epoch(make_cfg, tmp_path):
     cfg = make_cfg("trainer.max_epochs=2")
     train(cfg)

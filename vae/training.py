@@ -16,6 +16,7 @@ from vae.runs.record import COMPLETED, PRUNED
 from vae.runs.run import Run
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 from vae.utils.charts import log_chart_layout
+from vae.utils.hardware import cuda_checks_without_nvml
 from vae.utils.loggers import prepare_loggers
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def build(
             by default ``cfg.logger`` as it is.
         callbacks: more callbacks, after those of ``cfg.callbacks``.
     """
+    cuda_checks_without_nvml()
     datamodule = hydra.utils.instantiate(cfg.data)
     # _convert_: plain lists and dicts in the model, so checkpoints load with weights_only=True
     model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
