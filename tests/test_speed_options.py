@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from tests.conftest import compose_train
 from tests.idx import write_mnist
 from vae.callbacks import EpochTimer
+from vae.callbacks.hooks import BATCH_HOOKS
 from vae.models import compile as compile_module
 from vae.training import build, train
 from vae.utils import load_model
@@ -119,6 +120,21 @@ def test_no_gpu_check_per_step_goes_through_nvml(tmp_path, monkeypatch):
         train(compose_train(overrides, tmp_path / str(steps), tmp_path / "data"))
         totals[steps] = queries["nvml"]
     assert totals[20] == totals[10]
+
+
+def test_callbacks_are_dispatched_only_the_batch_hooks_they_define(make_cfg):
+    """Lightning calls every per-batch hook on every callback; the empty ones are taken out of its loop
+    (vae.callbacks.hooks), Lightning's own callbacks' too, and the hooks a callback defines stay."""
+    datamodule, model, trainer = build(make_cfg("+trainer.profiler=simple"))
+    trainer.fit(model, datamodule=datamodule)
+    called = {action.removeprefix("[Callback]") for action in trainer.profiler.recorded_durations}
+    for defined in ("TrainingChecks.on_train_batch_start", "TrainingChecks.on_train_batch_end"):
+        assert defined in called
+    assert "EpochTimer.on_train_batch_end" in called and "TQDMProgressBar.on_train_batch_end" in called
+    assert "Reconstructions.on_validation_end" in called  # the epoch hooks are untouched
+    for callback in ("Reconstructions", "ModelSummary", "ValidationScores"):  # they define no batch hook
+        assert not {f"{callback}.{hook}" for hook in BATCH_HOOKS} & called
+    assert not {f"EpochTimer.{hook}" for hook in BATCH_HOOKS if hook != "on_train_batch_end"} & called
 
 
 def test_epoch_timer_counts_the_training_images_of_each_epoch(make_cfg, tmp_path):

@@ -7,6 +7,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
+from vae.callbacks.hooks import skip_undefined_batch_hooks
 from vae.config import validate
 from vae.evaluation import SCALARS, evaluate_checkpoint
 from vae.models import LatentVariableModel
@@ -39,6 +40,7 @@ def build(
     loggers = instantiate_group(cfg.get("logger") if loggers is None else loggers)
     callbacks = [*instantiate_group(cfg.get("callbacks")), *callbacks]
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    skip_undefined_batch_hooks(trainer.callbacks)  # Lightning's own included
     return datamodule, model, trainer
 
 
