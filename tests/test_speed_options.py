@@ -103,7 +103,6 @@ def test_no_gpu_check_per_step_goes_through_nvml(tmp_path, monkeypatch):
     """Adam asks ``torch.cuda.is_available()`` at every step; with the variable Lightning sets on import, torch
     asks NVML each time (a library loaded again, a third of a millisecond on a CPU without one). Counted over
     fits of 10 and 20 steps: a per-step NVML query shows as a difference."""
-    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # as importing Lightning left it
     write_mnist(tmp_path / "data", n_train=400)
     queries = collections.Counter()
     nvml_count = torch.cuda._raw_device_count_nvml
@@ -115,6 +114,7 @@ def test_no_gpu_check_per_step_goes_through_nvml(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", counted)
     totals = {}
     for steps in (10, 20):
+        monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # as importing Lightning leaves it, for each run
         queries.clear()
         overrides = ["data.val_size=40", f"trainer.limit_train_batches={steps}", "test=false", "logger=csv"]
         train(compose_train(overrides, tmp_path / str(steps), tmp_path / "data"))
