@@ -23,9 +23,9 @@ def skip_undefined_batch_hooks(callbacks: list[L.Callback]) -> None:
     """Takes the per-batch hooks a callback does not define out of Lightning's batch loop.
 
     Lightning calls each of these hooks on every callback at every batch, the empty ones of ``L.Callback``
-    too, each inside a profiler context labelled with the callback's ``state_key``: about 2 microseconds a
-    call, some 70 calls a training step with the default callbacks, most of which do nothing. It calls a
-    callback's hook only where it is callable, so the empty ones are set to None on the callback object.
+    too, each inside a profiler context labelled with the callback's ``state_key``: 1.6 microseconds a call,
+    and 84 of the 90 calls of a training step with the default callbacks did nothing (benchmarks/step_costs.py).
+    It calls a callback's hook only where it is callable, so the empty ones are set to None on the callback.
     """
     for callback in callbacks:
         for name in BATCH_HOOKS:
