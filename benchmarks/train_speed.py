@@ -19,7 +19,6 @@ rows are compared per image (images/s; s/epoch as measured).
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -33,9 +32,9 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from benchmarks.options import add_data_options, data_folders
 from benchmarks.plain_loop import now, plain_step
 from vae.callbacks import EpochTimer
-from vae.data.files import ensure_files
 from vae.metrics import iw_log_likelihood
 from vae.models import VAE
 from vae.training import build
@@ -209,10 +208,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="add the compiled rows a+compile and d+compile")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run; the first is warm-up")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each row, interleaved")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--data-root", type=Path, default=None, help="folder holding MNIST/raw/ ($VAE_DATA_DIR)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
-    parser.add_argument("--verify", default="md5", choices=["md5", "header"], help="check of the MNIST files")
+    add_data_options(parser)
     parser.add_argument("--iw-k", type=int, default=5000)
     parser.add_argument("--iw-images", type=int, default=None, help="test images for the NLL (default: all on GPU)")
     parser.add_argument("--iw-batch", type=int, default=None)
@@ -222,8 +218,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    root = (args.data_root or Path(os.environ.get("VAE_DATA_DIR", "data"))).resolve()
-    source = ensure_files(root, args.cache_dir.resolve(), md5=args.verify == "md5")
+    root, source = data_folders(args)
     rows = args.rows + (["a+compile", "d+compile"] if args.compile else [])
     report = {
         **provenance(device),

@@ -23,7 +23,6 @@ Then the start-up of ``train.py`` (its imports) and, with ``--sweep-runs``, the 
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -33,10 +32,10 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.options import add_data_options, data_folders
 from benchmarks.plain_loop import TRAIN_IMAGES
 from benchmarks.train_speed import VISUALS, provenance
 from vae.callbacks.base import VisualCallback
-from vae.data.files import ensure_files
 
 PROJECT = Path(__file__).resolve().parents[1]
 ROWS = {
@@ -57,10 +56,7 @@ def add_process_options(parser: argparse.ArgumentParser) -> None:
     """The options of the processes timed, shared with ``benchmarks.cross_check``."""
     parser.add_argument("--short", type=int, default=1, help="epochs of the short process")
     parser.add_argument("--long", type=int, default=5, help="epochs of the long process")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--data-root", type=Path, default=None, help="folder holding MNIST/raw/ ($VAE_DATA_DIR)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".cache"))
-    parser.add_argument("--verify", default="md5", choices=["md5", "header"], help="check of the MNIST files")
+    add_data_options(parser)
     parser.add_argument("--override", nargs="*", default=[], help="more Hydra overrides for every train.py")
     parser.add_argument("--train-images", type=int, default=TRAIN_IMAGES, help="images of train.py's training split")
 
@@ -68,8 +64,7 @@ def add_process_options(parser: argparse.ArgumentParser) -> None:
 def process_setup(args: argparse.Namespace) -> tuple[torch.device, Path, Path, list[str]]:
     """The device, the data root, the folder of the extracted files and the overrides of every ``train.py``."""
     device = torch.device(args.device)
-    root = (args.data_root or Path(os.environ.get("VAE_DATA_DIR", "data"))).resolve()
-    source = ensure_files(root, args.cache_dir.resolve(), md5=args.verify == "md5")
+    root, source = data_folders(args)
     accelerator = f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}"
     return device, root, source, [accelerator, f"data.verify={args.verify}", *args.override]
 
