@@ -101,7 +101,7 @@ def test_no_host_reads_of_tensors_in_the_training_steps(tmp_path):
 
 def test_no_gpu_check_per_step_goes_through_nvml(tmp_path, monkeypatch):
     """Adam asks ``torch.cuda.is_available()`` at every step; with the variable Lightning sets on import, torch
-    asks NVML each time (a library loaded again, a third of a millisecond on a CPU without one). Counted over
+    asks NVML each time (its library looked for again, 37 us on a CPU without one). Counted over
     fits of 10 and 20 steps: a per-step NVML query shows as a difference."""
     write_mnist(tmp_path / "data", n_train=400)
     queries = collections.Counter()

@@ -25,9 +25,10 @@ def cuda_checks_without_nvml() -> None:
     Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` when it is imported, so that checking for a GPU does not
     initialise CUDA in a process that will fork. torch then asks NVML at every check, loading its library
     again each time, and Adam and AdamW check at every step (their CUDA-graph capture check). On a machine with
-    a CUDA build of torch and no usable GPU, the library is not found and the search costs about a third of a
-    millisecond a step, which a plain loop does not pay. With no GPU there is no CUDA to initialise, so the
-    variable is taken out there; where a GPU is usable it stays, and CUDA caches the count once initialised.
+    a CUDA build of torch and no usable GPU, the library is not found and the search costs 37 microseconds a
+    step on a 2-core CPU (benchmarks/step_costs.py), which a plain loop, not importing Lightning, does not pay.
+    With no GPU there is no CUDA to initialise, so the variable is taken out there; where a GPU is usable it
+    stays, and CUDA caches the count once initialised.
     """
     if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and not torch.cuda.is_available():
         del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
