@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from vae.callbacks import NonFiniteLossError
 from vae.config import ConfigError
-from vae.data.files import MNISTFileError, MNISTNotFoundError
+from vae.data.files import DataFileError, DataNotFoundError
 from vae.runs.lock import FolderIsLive
 from vae.runs.resume import resume_arguments
 from vae.training import train
@@ -36,7 +36,7 @@ gc.freeze()
 gc.enable()
 
 # Errors whose message says what to do: a single run prints the message alone, with no traceback.
-USER_ERRORS = (ConfigError, MNISTNotFoundError, MNISTFileError, NonFiniteLossError, FolderIsLive)
+USER_ERRORS = (ConfigError, DataNotFoundError, DataFileError, NonFiniteLossError, FolderIsLive)
 log = logging.getLogger("train")
 
 

@@ -23,6 +23,7 @@ import hydra
 import torch
 
 from benchmarks.train_speed import framework_epochs, iw_nll_throughput, provenance
+from vae.data.datasets import dataset_spec
 from vae.data.files import ensure_files
 from vae.utils import compose_config
 
@@ -54,7 +55,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     root = Path(os.environ.get("VAE_DATA_DIR", "data")).resolve()
-    source = ensure_files(root, Path(".cache").resolve(), md5=False)
+    source = ensure_files(root, Path(".cache").resolve(), dataset_spec(), md5=False)
     seconds = {(net, cl): {"train": [], "decode": []} for net in NETS for cl in (False, True)}
     for repeat in range(args.repeats):
         for (net, cl), runs in seconds.items():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from vae.data.datasets import dataset_spec
 from vae.data.files import ensure_files
 
 
@@ -21,4 +22,4 @@ def data_folders(args: argparse.Namespace) -> tuple[Path, Path]:
     """The data root (``--data-root``, else ``$VAE_DATA_DIR``, else ``data``) and the folder of its extracted
     files, which are made available and checked first."""
     root = (args.data_root or Path(os.environ.get("VAE_DATA_DIR", "data"))).resolve()
-    return root, ensure_files(root, args.cache_dir.resolve(), md5=args.verify == "md5")
+    return root, ensure_files(root, args.cache_dir.resolve(), dataset_spec(), md5=args.verify == "md5")

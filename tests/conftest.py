@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny MNIST files and the real Hydra config pointed at a temporary folder."""
+"""Shared fixtures: tiny data files and the real Hydra config pointed at a temporary folder."""
 
 import os
 from pathlib import Path
@@ -36,7 +36,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 # Small enough for a 2-core CPU, large enough for every stage and callback to do real work.
 TINY = [
-    "data.verify=header",  # the tiny files are not the official MNIST: check their structure only
+    "data.verify=header",  # the tiny files are not the official ones: check their structure only
     "data.val_size=40",
     "data.batch_size=16",
     "data.num_workers=0",
@@ -53,9 +53,10 @@ TINY = [
 
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder holding tiny extracted MNIST files (120 train, 40 test images)."""
+    """A data folder holding tiny extracted MNIST and Fashion-MNIST files (120 train, 40 test images each)."""
     root = tmp_path_factory.mktemp("data")
     write_mnist(root)
+    write_mnist(root, name="FashionMNIST", seed=1)
     return root
 
 

@@ -12,15 +12,15 @@ from torchvision.datasets import MNIST
 
 from tests.idx import write_mnist
 from vae.config.schema import Verify
-from vae.data import MNISTDataModule, MNISTNotFoundError
-from vae.data.files import MNIST_FILES
+from vae.data import DataNotFoundError, ImageDataModule
+from vae.data.files import IDX_FILES
 from vae.data.tensors import ImageTensors, TensorLoader
 
 LOADERS = ["tensor", "torchvision"]
 
 
-def ready(root: Path, **kwargs) -> MNISTDataModule:
-    datamodule = MNISTDataModule(root=root, val_size=20, batch_size=8, verify="header", **kwargs)
+def ready(root: Path, **kwargs) -> ImageDataModule:
+    datamodule = ImageDataModule(root=root, val_size=20, batch_size=8, verify="header", **kwargs)
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
@@ -105,7 +105,7 @@ def test_data_parallel_ranks_get_disjoint_shards_covering_the_set():
     assert set(order(uneven[0], 0)) | set(order(uneven[1], 0)) == set(range(51))
 
 
-def as_rank(datamodule: MNISTDataModule, rank: int, world_size: int) -> MNISTDataModule:
+def as_rank(datamodule: ImageDataModule, rank: int, world_size: int) -> ImageDataModule:
     """A copy of ``datamodule`` as the process of ``rank`` holds it under DDP (what its loaders read of the trainer)."""
     datamodule = copy.copy(datamodule)
     strategy = SimpleNamespace(root_device=torch.device("cpu"), broadcast=lambda value, src=0: value)
@@ -123,7 +123,7 @@ def keys(x: torch.Tensor) -> list[bytes]:
 def test_evaluation_shards_serve_every_image_exactly_once_over_the_ranks(tmp_path, loader, world_size):
     # 21 validation and 41 test images divide evenly among neither 2 nor 3 ranks
     write_mnist(tmp_path, n_train=60, n_test=41)
-    datamodule = MNISTDataModule(root=tmp_path, val_size=21, batch_size=4, loader=loader, verify="header")
+    datamodule = ImageDataModule(root=tmp_path, val_size=21, batch_size=4, loader=loader, verify="header")
     datamodule.setup()
     ranks = [as_rank(datamodule, rank, world_size) for rank in range(world_size)]
     for split in ("val", "test"):
@@ -165,7 +165,7 @@ def test_static_binarization_is_fixed(mnist_root, loader):
 def test_static_binarization_draws_differ_between_training_and_test_images(tmp_path):
     # identical grey images in both files: only the random draws can tell them apart
     write_mnist(tmp_path, n_train=30, n_test=30, same_images=True)
-    datamodule = MNISTDataModule(root=tmp_path, val_size=29, binarize="static", split_seed=0, verify="header")
+    datamodule = ImageDataModule(root=tmp_path, val_size=29, binarize="static", split_seed=0, verify="header")
     datamodule.setup()
     train_file_order = torch.randperm(30, generator=torch.Generator().manual_seed(0))
     first_val = int(train_file_order[0])  # the training-file index of validation image 0
@@ -221,7 +221,7 @@ def test_archives_alone_are_extracted_into_the_cache_never_beside_them(tmp_path)
     raw = write_mnist(tmp_path / "shared", gz=True)
     before = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
     datamodule = ready(tmp_path / "shared", cache_dir=tmp_path / "cache")
-    assert all((tmp_path / "cache" / "MNIST" / "raw" / name).is_file() for name in MNIST_FILES)
+    assert all((tmp_path / "cache" / "MNIST" / "raw" / name).is_file() for name in IDX_FILES)
     assert {p.name: p.stat().st_mtime_ns for p in raw.iterdir()} == before  # nothing added or touched
     assert len(datamodule.test_dataset) == 40
 
@@ -229,33 +229,33 @@ def test_archives_alone_are_extracted_into_the_cache_never_beside_them(tmp_path)
 def test_missing_files_offline_give_one_clear_message(tmp_path, monkeypatch):
     # a mirror that refuses at once stands in for "no internet"
     monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
-    datamodule = MNISTDataModule(root=tmp_path / "empty")
-    with pytest.raises(MNISTNotFoundError) as error:
+    datamodule = ImageDataModule(root=tmp_path / "empty")
+    with pytest.raises(DataNotFoundError) as error:
         datamodule.prepare_data()
     message = str(error.value)
     assert str(tmp_path / "empty" / "MNIST" / "raw") in message
-    assert all(f"{name}.gz" in message for name in MNIST_FILES)
+    assert all(f"{name}.gz" in message for name in IDX_FILES)
     assert "VAE_DATA_DIR" in message
 
 
 def test_root_defaults_to_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "from_env"))
-    assert MNISTDataModule().root == tmp_path / "from_env"
+    assert ImageDataModule().root == tmp_path / "from_env"
     monkeypatch.delenv("VAE_DATA_DIR")
     monkeypatch.chdir(tmp_path)
-    assert MNISTDataModule().root == tmp_path / "data"
+    assert ImageDataModule().root == tmp_path / "data"
 
 
 def test_bad_settings_are_refused(mnist_root):
     with pytest.raises(ValueError, match="data.binarize='threshold'"):
-        MNISTDataModule(root=mnist_root, binarize="threshold")
+        ImageDataModule(root=mnist_root, binarize="threshold")
     with pytest.raises(ValueError, match="data.loader='numpy'"):
-        MNISTDataModule(root=mnist_root, loader="numpy")
+        ImageDataModule(root=mnist_root, loader="numpy")
     choices = [str(choice) for choice in Verify]  # the schema's, the one list of them
     with pytest.raises(ValueError, match=re.escape(f"data.verify='sha1' is not allowed; choose one of {choices}")):
-        MNISTDataModule(root=mnist_root, verify="sha1")
+        ImageDataModule(root=mnist_root, verify="sha1")
     with pytest.raises(ValueError, match="data.val_size=500 must be less than the 120 training images"):
-        MNISTDataModule(root=mnist_root, val_size=500).setup()
+        ImageDataModule(root=mnist_root, val_size=500).setup()
     for bad in (0, 0.1, "10"):
         with pytest.raises(ValueError, match=f"data.val_size={bad!r} must be a whole number"):
-            MNISTDataModule(root=mnist_root, val_size=bad)
+            ImageDataModule(root=mnist_root, val_size=bad)

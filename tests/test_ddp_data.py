@@ -14,7 +14,7 @@ import torch
 from tests.commands import kill_after_first_checkpoint, results, start_train
 from tests.conftest import TINY
 from tests.idx import write_mnist
-from vae.data import MNISTDataModule
+from vae.data import ImageDataModule
 
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.every_n_epochs=0"]
 
@@ -59,7 +59,7 @@ def test_ranks_train_on_disjoint_shards_covering_the_split_and_draw_their_own_no
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     shards = [{bytes(image.flatten().tolist()) for image in rank["images"]} for rank in ranks]
-    split = MNISTDataModule(root=mnist_root, val_size=40, verify="header")
+    split = ImageDataModule(root=mnist_root, val_size=40, verify="header")
     split.setup()
     training = {bytes(image.flatten().tolist()) for image in split.train_dataset.images}
     # 80 training images: 40 a rank, none twice, none missed (the random images are all distinct)

@@ -93,8 +93,9 @@ def scatter_draws() -> list[tuple]:
     generator = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (500,), generator=generator)
     coords = torch.randn(10, 2, generator=generator)[labels] + 0.3 * torch.randn(500, 2, generator=generator)
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
     # the same limits with other points and labels; wider limits; back again
-    return [(coords * scale, labels, f"PC1 ({share}% of var.)", f"PC2 ({share // 2}% of var.)", 8)
+    return [(coords * scale, labels, f"PC1 ({share}% of var.)", f"PC2 ({share // 2}% of var.)", 8, classes)
             for scale, share in [(1, 30), (0.99, 31), (3, 40), (1, 30)]]  # fmt: skip
 
 

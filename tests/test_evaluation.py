@@ -14,12 +14,18 @@ from torch import nn
 
 from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import load_events
-from vae.data.tensors import MNIST_STD
+from vae.data.datasets import dataset_spec
 from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
 from vae.evaluation.quality import prior_samples
 from vae.likelihoods import Bernoulli, Gaussian
 from vae.metrics import iw_log_likelihood
-from vae.metrics.classifier import WEIGHTS, ClassifierChecksumError, classifier_card, load_classifier
+from vae.metrics.classifier import (
+    WEIGHTS,
+    ClassifierChecksumError,
+    classifier_card,
+    classifier_weights,
+    load_classifier,
+)
 from vae.metrics.latent import active_units, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import frechet_distance, inception_score
 from vae.models import GAN, VAE
@@ -74,10 +80,15 @@ def test_classifier_checksum_refuses_a_tampered_file(tmp_path):
         load_classifier(copy)
 
 
-def test_the_shipped_classifier_is_small_and_recorded():
-    card = classifier_card()
-    assert card["test_accuracy"] >= 0.99 and WEIGHTS.stat().st_size < 2 * 1024**2
+@pytest.mark.parametrize("data, accuracy", [("mnist", 0.99), ("fashion_mnist", 0.93)])
+def test_each_dataset_s_shipped_classifier_is_small_recorded_and_loads(data, accuracy):
+    spec = dataset_spec(data)
+    weights = classifier_weights(spec.classifier)
+    card = classifier_card(weights)
+    assert card["dataset"] == spec.name and card["classes"] == spec.classes and card["test_images"] == 10_000
+    assert card["test_accuracy"] >= accuracy and weights.stat().st_size < 2 * 1024**2
     assert card["command"].startswith("python -m vae.metrics.train_classifier")
+    assert load_classifier(weights, spec.name)(torch.zeros(2, 1, 28, 28)).shape == (2, len(spec.classes))
 
 
 def test_active_units_count_the_dimensions_the_data_moves():
@@ -214,11 +225,14 @@ def test_eval_elbo_is_measured_on_the_images_the_trainer_tested(make_cfg, monkey
     assert "data module's fixed test draw (data.split_seed=0)" in entry["nll_protocol"]
 
 
-def test_a_normalized_gaussian_likelihood_is_reported_in_pixel_units(make_cfg, tmp_path):
-    gaussian = ["likelihood=gaussian", "data.normalize=true", "trainer.limit_test_batches=1.0"]
+@pytest.mark.parametrize("data, std", [("mnist", 0.3081), ("fashion_mnist", 0.3530)])
+def test_a_normalized_gaussian_likelihood_is_reported_in_pixel_units(make_cfg, tmp_path, data, std):
+    gaussian = ["likelihood=gaussian", "data.normalize=true", "trainer.limit_test_batches=1.0", f"data={data}"]
     train(make_cfg(*gaussian, "evaluation.metrics=all", *EVAL_TINY))
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
-    jacobian = 784 * math.log(MNIST_STD)  # about -923 nats: log p(pixels) = log p(standardized) - D ln(std)
+    # the dataset's own deviation: log p(pixels) = log p(standardized) - D ln(std), -923 nats for MNIST's, -816 for
+    # Fashion-MNIST's
+    jacobian = 784 * math.log(std)
     # the trainer's test/elbo is on the standardized images; the evaluation's on the same images, in pixel units
     assert metrics["test/eval_elbo"] == pytest.approx(metrics["test/elbo"] - jacobian, abs=20)
     assert metrics["test/nll"] <= -metrics["test/eval_elbo"] + 20

@@ -79,7 +79,7 @@ def test_report_lists_every_run_with_its_status_and_numbers(sweep):
 def test_report_writes_markdown_and_figures(sweep):
     report(sweep)
     text = (sweep / "report.md").read_text()
-    assert "4 runs: 2 completed, 1 failed, 1 unfinished" in text
+    assert "4 runs on MNIST: 2 completed, 1 failed, 1 unfinished" in text
     assert "nats per image" in text
     assert "`ae-mlp-z2-b1_2`: NonFiniteLossError: the KL term is nan at step 3" in text
     table = [line for line in text.splitlines() if line.startswith("| ")]
@@ -190,7 +190,7 @@ def test_report_reads_the_statuses_of_runs_stopped_before_their_end(continued_sw
     assert (float(pruned["val/loss"]), pruned["test/loss"]) == (130.0, "")  # the best epoch's; never tested
 
     text = (continued_sweep / "report.md").read_text()
-    assert "6 runs: 2 completed, 1 failed, 1 unfinished, 1 interrupted, 1 pruned." in text
+    assert "6 runs on MNIST: 2 completed, 1 failed, 1 unfinished, 1 interrupted, 1 pruned." in text
     assert f"`python train.py resume={continued_sweep}` continues the sweep" in text
     assert "Pruned runs were stopped by the search" in text
     header = next(line for line in text.splitlines() if line.startswith("| run"))

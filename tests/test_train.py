@@ -184,7 +184,8 @@ def test_a_training_time_limit_is_set_like_any_trainer_value(make_cfg):
 
 
 def experiment_jobs() -> list[tuple[str, ...]]:
-    """Each experiment, once for every option of each config group its sweep varies (model=vae,gan gives two)."""
+    """Each experiment, once for every option of each config group its sweep varies (model=vae,gan gives two),
+    and once on Fashion-MNIST."""
     jobs = []
     for path in sorted((PROJECT / "conf" / "experiment").glob("*.yaml")):
         params = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params", default=None) or {}
@@ -192,6 +193,7 @@ def experiment_jobs() -> list[tuple[str, ...]]:
             f"{key}={option}" for key, options in params.items() if "." not in key for option in options.split(",")
         ]
         jobs += [(f"experiment={path.stem}", group) for group in groups] or [(f"experiment={path.stem}",)]
+        jobs.append((f"experiment={path.stem}", "data=fashion_mnist"))  # every study runs on the second dataset too
     return jobs
 
 

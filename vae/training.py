@@ -24,17 +24,21 @@ log = logging.getLogger(__name__)
 
 
 def build(
-    cfg: DictConfig, loggers: DictConfig | None = None, callbacks: list[L.Callback] = ()
+    cfg: DictConfig,
+    loggers: DictConfig | None = None,
+    callbacks: list[L.Callback] = (),
+    datamodule: L.LightningDataModule | None = None,
 ) -> tuple[L.LightningDataModule, LatentVariableModel, L.Trainer]:
     """The data module, model and trainer a composed config describes.
 
     Args:
+        datamodule: the data module of ``cfg.data``, if already made.
         loggers: the logger configs as prepared for this run (``vae.utils.loggers.prepare_loggers``);
             by default ``cfg.logger`` as it is.
         callbacks: more callbacks, after those of ``cfg.callbacks``.
     """
     cuda_checks_without_nvml()
-    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule = datamodule or hydra.utils.instantiate(cfg.data)
     # _convert_: plain lists and dicts in the model, so checkpoints load with weights_only=True
     model = hydra.utils.instantiate(cfg.model, img_shape=datamodule.img_shape, _convert_="all")
     loggers = instantiate_group(cfg.get("logger") if loggers is None else loggers)
@@ -67,8 +71,10 @@ def train(cfg: DictConfig) -> float | None:
             return run.optimized_value(start.state.metrics)
         if cfg.get("seed") is not None:
             L.seed_everything(cfg.seed, workers=True)
+        datamodule = hydra.utils.instantiate(cfg.data)
+        datamodule.prepare_data()  # missing or bad files are reported before any logger or model exists
         loggers = prepare_loggers(cfg.get("logger"), run.resumed)
-        datamodule, model, trainer = build(cfg, loggers, run.callbacks())
+        datamodule, model, trainer = build(cfg, loggers, run.callbacks(), datamodule)
         run.watch(trainer, model)
         log_hyperparameters(trainer, flat_hyperparameters(cfg, run.n_params))
         log_chart_layout(trainer, model)

@@ -1,4 +1,4 @@
-"""Image grids: reconstructions, samples from the prior, interpolations between test digits."""
+"""Image grids: reconstructions, samples from the prior, interpolations between test images."""
 
 import math
 
@@ -59,10 +59,10 @@ class PriorSamples(VisualCallback):
 
 
 class Interpolation(VisualCallback):
-    """Decodes points on the line between the codes of two test digits.
+    """Decodes points on the line between the codes of two test images.
 
-    Each row: the first digit, ``steps`` decoded points from its code to the other's (both
-    ends included), the second digit. Pairs are test images (0, 1), (2, 3), ...
+    Each row: the first image, ``steps`` decoded points from its code to the other's (both
+    ends included), the second image. Pairs are test images (0, 1), (2, 3), ...
 
     Args:
         n_pairs: rows.

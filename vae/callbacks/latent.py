@@ -27,7 +27,7 @@ def project_2d(z: torch.Tensor) -> tuple[torch.Tensor, str, str]:
 
 
 class LatentScatter(VisualCallback):
-    """Codes of validation images colored by digit: 2-D directly, higher dims by PCA.
+    """Codes of validation images colored by class: 2-D directly, higher dims by PCA.
 
     Args:
         n_points: validation images to encode.
@@ -46,31 +46,34 @@ class LatentScatter(VisualCallback):
         x, labels = self.fixed_images(trainer.datamodule.val_dataset, self.n_points)
         z = pl_module.encode_all(x).float().cpu()  # (N, D)
         coords, xlabel, ylabel = project_2d(z)
-        scatter = (coords, labels, xlabel, ylabel, z.shape[1])
+        classes = trainer.datamodule.classes
+        scatter = (coords, labels, xlabel, ylabel, z.shape[1], classes)
         self.log_figure(trainer, "figures/latent_scatter", self._scatter.png, *scatter)
         if self.plot_3d and z.shape[1] == 3:
-            self.log_figure(trainer, "figures/latent_scatter_3d", scatter_3d_png, z, labels)
+            self.log_figure(trainer, "figures/latent_scatter_3d", scatter_3d_png, z, labels, classes)
 
 
 class ScatterFigure:
-    """Codes (or their projection) ``(N, 2)`` colored by digit, in the order of the images (no digit painted over
+    """Codes (or their projection) ``(N, 2)`` colored by class, in the order of the images (no class painted over
     the others), as a PNG: a figure built at the first draw and drawn again at the others (``ReusedFigure``)."""
 
     def __init__(self) -> None:
         self._reused: ReusedFigure | None = None
 
-    def png(self, coords: torch.Tensor, labels: torch.Tensor, xlabel: str, ylabel: str, latent_dim: int) -> bytes:
+    def png(
+        self, coords: torch.Tensor, labels: torch.Tensor, xlabel: str, ylabel: str, latent_dim: int, classes: list[str]
+    ) -> bytes:
         if self._reused is None:
             figure = Figure(figsize=(6, 5))
-            # fixed margins: a layout engine measures every text again at each draw
-            figure.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.93)
+            # fixed margins: a layout engine measures every text again at each draw; class names wider than a digit
+            # (7 pt, about a hundredth of the figure's width a character) take room from the plot
+            right = 0.95 - 0.0105 * (max(map(len, classes)) - 1)
+            figure.subplots_adjust(left=0.13, right=right, bottom=0.1, top=0.93)
             ax = figure.add_subplot()
             # 3 pt discs without an edge: what 2 pt markers with the default 1 pt edge in their colour looked like,
             # drawn in half the time
-            points = ax.scatter(
-                coords[:, 0], coords[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=9, linewidths=0
-            )
-            figure.colorbar(points, ax=ax, ticks=range(10), label="digit", fraction=0.05, pad=0.03)
+            points = ax.scatter(coords[:, 0], coords[:, 1], c=labels, s=9, linewidths=0, **class_colours(classes))
+            class_colorbar(figure, ax, points, classes)
             # the axis labels hold the shares of variance, which change at every draw
             self._reused = ReusedFigure(figure, [points, ax.xaxis.label, ax.yaxis.label])
         ax, points = self._reused.figure.axes[0], self._reused.dynamic[0]
@@ -92,11 +95,24 @@ def around(axis: Axis, values: torch.Tensor) -> tuple[float, float]:
     return tick_limits(axis, low, high)
 
 
-def scatter_3d_png(z: torch.Tensor, labels: torch.Tensor) -> bytes:
-    """3-D codes colored by digit, as a PNG (a new figure each draw: drawn only for 3-D latent spaces)."""
+def class_colours(classes: list[str]) -> dict:
+    """Scatter keywords that give each class label one colour of tab10 (at most 10 classes: data_checks.py)."""
+    return {"cmap": "tab10", "vmin": -0.5, "vmax": len(classes) - 0.5}
+
+
+def class_colorbar(figure: Figure, ax, points, classes: list[str]) -> None:
+    """A colour bar with one tick per class, labelled with its name."""
+    edges = [label - 0.5 for label in range(len(classes) + 1)]
+    bar = figure.colorbar(points, ax=ax, label="class", fraction=0.05, pad=0.03, boundaries=edges)
+    bar.set_ticks(range(len(classes)), labels=classes, fontsize=7)
+
+
+def scatter_3d_png(z: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> bytes:
+    """3-D codes colored by class, as a PNG (a new figure each draw: drawn only for 3-D latent spaces)."""
     figure = Figure(figsize=(6, 5), layout="constrained")
     ax = figure.add_subplot(projection="3d")
-    ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3)
+    points = ax.scatter(z[:, 0], z[:, 1], z[:, 2], c=labels, s=3, **class_colours(classes))
+    class_colorbar(figure, ax, points, classes)
     ax.set(xlabel="z[0]", ylabel="z[1]", zlabel="z[2]", title="Codes in 3-D")
     return figure_png(figure)
 

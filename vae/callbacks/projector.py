@@ -1,4 +1,4 @@
-"""The latent space in TensorBoard's Projector: codes of validation images, labelled and shown as the digits."""
+"""The latent space in TensorBoard's Projector: codes of validation images, labelled by class and shown as images."""
 
 import shutil
 from pathlib import Path
@@ -17,8 +17,8 @@ TAG = "latent_codes"
 
 class LatentProjector(VisualCallback):
     """Writes the codes (posterior means; the code of an auto-encoder) of a fixed set of validation
-    images for TensorBoard's Projector (PCA, t-SNE, UMAP in 2-D and 3-D), with the digit of each as
-    its label and the image itself as its sprite. Skipped for models without an encoder (a GAN).
+    images for TensorBoard's Projector (PCA, t-SNE, UMAP in 2-D and 3-D), with the class name of each
+    as its label and the image itself as its sprite. Skipped for models without an encoder (a GAN).
 
     Each draw is one entry of the Projector's tensor menu, ``latent_codes:<step>``. Its files
     (``<step>/latent_codes/``: the codes as TSV, the labels, the sprite) sit in the run folder beside
@@ -60,7 +60,8 @@ class LatentProjector(VisualCallback):
         x, labels = self.fixed_images(trainer.datamodule.val_dataset, self.n_images)
         codes = pl_module.encode_all(x).float().cpu()
         images = self.displayable(trainer, x).clamp(0, 1)
-        self.writer.submit(_embeddings, tensorboards, codes, labels, images, self.step, self._earlier)
+        metadata = [trainer.datamodule.classes[int(y)] for y in labels]
+        self.writer.submit(_embeddings, tensorboards, codes, metadata, images, self.step, self._earlier)
 
 
 def _step(entry) -> int:
@@ -69,9 +70,8 @@ def _step(entry) -> int:
 
 
 def _embeddings(
-    tensorboards: list, codes: torch.Tensor, labels: torch.Tensor, images: torch.Tensor, step: int, earlier: dict
+    tensorboards: list, codes: torch.Tensor, metadata: list[str], images: torch.Tensor, step: int, earlier: dict
 ) -> None:
-    metadata = [str(int(y)) for y in labels]
     for tensorboard in tensorboards:
         tensorboard.add_embedding(codes, metadata=metadata, label_img=images, global_step=step, tag=TAG)
         config_path = Path(tensorboard.get_logdir()) / CONFIG

@@ -133,8 +133,23 @@ class GANSchema(LatentModelSchema):
 
 
 @dataclass
-class MNISTSchema:
+class DatasetSchema:
+    """What makes a dataset of 28x28 grey-level IDX files this one (``data.dataset``; docs/datasets.md)."""
+
+    name: str = MISSING  # its folder: <data.root>/<name>/raw/ holds the four IDX files, .gz or extracted
+    classes: list[str] = field(default_factory=list)  # the name of label i, in pictures and reports
+    mean: float = MISSING  # pixel mean and deviation of the training images in [0, 1], for data.normalize
+    std: float = MISSING
+    md5: dict[str, str] | None = None  # MD5 of each extracted file, checked under data.verify=md5
+    download: str | None = None  # a torchvision dataset class that downloads the files when none are there
+    get: str = ""  # how to get the files, said when they are missing
+    classifier: str | None = None  # the reference classifier's weights (in vae/metrics/assets/, or a path)
+
+
+@dataclass
+class DataSchema:
     _target_: str = MISSING
+    dataset: DatasetSchema = field(default_factory=DatasetSchema)
     root: str | None = None
     cache_dir: str = MISSING
     loader: Loader = MISSING
@@ -176,6 +191,6 @@ SCHEMAS = {
     "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
     "likelihood": {"gaussian": GaussianSchema},
     "optimizer": {"adam": AdamSchema, "adamw": AdamSchema, "sgd": SGDSchema},
-    "data": {"mnist": MNISTSchema},
+    "data": {"idx": DataSchema},
     "evaluation": {"default": EvaluationSchema},
 }

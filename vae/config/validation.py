@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vae.cluster.slurm import launched_on_slurm
+from vae.config.data_checks import dataset_problems
 from vae.nets.conv import feature_shape
 from vae.runs import in_a_sweep
 
@@ -121,7 +122,7 @@ def validate(cfg: DictConfig) -> None:
         if lr is not ABSENT and not above(0)(lr):
             problems.append(f"model.optimizer.lr={_show(lr)}: must be a learning rate > 0")
     problems += _conv_problems(cfg) + _likelihood_problems(cfg) + _device_problems(cfg) + _precision_problems(cfg)
-    problems += _monitor_problems(cfg) + _logger_problems(cfg)
+    problems += _monitor_problems(cfg) + _logger_problems(cfg) + dataset_problems(cfg)
     if "trainer" in cfg:  # training's ckpt_path: evaluate.py's also takes folders, and checks them itself
         problems += _checkpoint_problems(cfg)
     if problems:

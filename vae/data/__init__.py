@@ -1,6 +1,6 @@
 """Data modules."""
 
-from vae.data.files import MNISTNotFoundError
-from vae.data.mnist import MNISTDataModule
+from vae.data.files import DataFileError, DataNotFoundError
+from vae.data.module import ImageDataModule
 
-__all__ = ["MNISTDataModule", "MNISTNotFoundError"]
+__all__ = ["DataFileError", "DataNotFoundError", "ImageDataModule"]

@@ -5,10 +5,8 @@ import math
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, SequentialSampler
-
-# Pixel mean and standard deviation of the MNIST training images, for data.normalize.
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
 def resize(x: torch.Tensor, image_size: int) -> torch.Tensor:
@@ -39,15 +37,15 @@ class ImageTensors(Dataset):
 
     Indexing with an int gives one image ``(1, S, S)``, with a tensor of indices a whole batch
     ``(B, 1, S, S)``. Only the indexed images are converted (to float in [0, 1], resized to
-    ``image_size``, with ``dynamic`` sampled as fresh Bernoulli pixels, with ``normalize``
-    standardized by the MNIST mean and deviation), on whatever device the tensors live on.
+    ``image_size``, with ``dynamic`` sampled as fresh Bernoulli pixels, with ``stats``
+    standardized), on whatever device the tensors live on.
 
     Args:
         images: uint8 ``(N, H, W)`` or ``(N, 1, H, W)``.
         labels: ``(N,)`` integer labels.
         image_size: side length of the served images.
         dynamic: binarize each time an image is served (dynamic binarization).
-        normalize: subtract the MNIST pixel mean and divide by its deviation (pixels leave [0, 1]).
+        stats: ``(mean, std)``: subtract the pixel mean and divide by the deviation (pixels leave [0, 1]).
     """
 
     def __init__(
@@ -56,11 +54,11 @@ class ImageTensors(Dataset):
         labels: torch.Tensor,
         image_size: int = 28,
         dynamic: bool = False,
-        normalize: bool = False,
+        stats: tuple[float, float] | None = None,
     ) -> None:
         self.images = images if images.ndim == 4 else images.unsqueeze(1)  # (N, 1, H, W) uint8
         self.labels = labels
-        self.image_size, self.dynamic, self.normalize = image_size, dynamic, normalize
+        self.image_size, self.dynamic, self.stats = image_size, dynamic, stats
 
     def __len__(self) -> int:
         return len(self.images)
@@ -73,14 +71,28 @@ class ImageTensors(Dataset):
         x = resize(self.images.index_select(0, rows).float().div_(255), self.image_size)  # (B, 1, S, S)
         if self.dynamic:  # after resizing, which would blur binary pixels into grey levels
             x = torch.bernoulli(x)
-        if self.normalize:
-            x = x.sub_(MNIST_MEAN).div_(MNIST_STD)
+        if self.stats:
+            x = x.sub_(self.stats[0]).div_(self.stats[1])
         return (x[0], self.labels[index]) if single else (x, self.labels[index])
 
     def to(self, device: torch.device) -> "ImageTensors":
         """The same images on ``device``."""
         images, labels = self.images.to(device), self.labels.to(device)
-        return ImageTensors(images, labels, self.image_size, self.dynamic, self.normalize)
+        return ImageTensors(images, labels, self.image_size, self.dynamic, self.stats)
+
+
+class PILImages(Dataset):
+    """uint8 images ``(N, H, W)`` served one at a time as torchvision datasets serve them: a PIL image
+    through ``transform``, with its label as an int."""
+
+    def __init__(self, data: torch.Tensor, targets: torch.Tensor, transform) -> None:
+        self.data, self.targets, self.transform = data, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.data[index].numpy(), mode="L")), int(self.targets[index])
 
 
 class TensorLoader:

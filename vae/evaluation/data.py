@@ -2,12 +2,15 @@
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def data_module(run_cfg: DictConfig, **changes):
     """The run's data module on the tensor path, set up, with ``changes`` to its settings."""
-    datamodule = hydra.utils.instantiate(run_cfg.data, loader="tensor", **changes)
+    data = run_cfg.data
+    if data.get("_target_") == "vae.data.MNISTDataModule":  # a run recorded before other datasets existed
+        data = OmegaConf.merge(data, {"_target_": "vae.data.ImageDataModule"})
+    datamodule = hydra.utils.instantiate(data, loader="tensor", **changes)
     datamodule.prepare_data()
     datamodule.setup()
     return datamodule

@@ -5,7 +5,6 @@ import math
 import torch
 from omegaconf import DictConfig
 
-from vae.data.tensors import MNIST_STD
 from vae.evaluation.data import data_module, whole
 from vae.metrics import in_pixel_units, iw_log_likelihood
 from vae.models import VAE, LatentVariableModel
@@ -52,12 +51,13 @@ def likelihood_metrics(model: LatentVariableModel, run_cfg: DictConfig, served, 
     count, pixels = sum(len(batch) for batch in batches), math.prod(model.img_shape)
     units = "nats per image, as a density of the [0, 1] pixels"
     if standardized:  # the model's density is of standardized pixels: the change of variables back to [0, 1]
-        jacobian = f"D ln(std) = {pixels} ln({MNIST_STD}) = {pixels * math.log(MNIST_STD):.1f}"
+        std = served.dataset.std
+        jacobian = f"D ln(std) = {pixels} ln({std}) = {pixels * math.log(std):.1f}"
         units += f" (log p(x) = log p(standardized x) - D ln(std), {jacobian})"
 
     def log_likelihood(k: int, **options) -> float:
         log_px = torch.cat([iw_log_likelihood(model, batch, k, **options) for batch in batches])
-        return float((in_pixel_units(log_px, pixels) if standardized else log_px).mean())
+        return float((in_pixel_units(log_px, pixels, served.dataset.std) if standardized else log_px).mean())
 
     result = {"test/eval_elbo": log_likelihood(k=1)}
     if evaluation.metrics != "all":

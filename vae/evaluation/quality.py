@@ -4,7 +4,7 @@ import torch
 from omegaconf import DictConfig
 
 from vae.evaluation.data import whole
-from vae.metrics.classifier import classifier_card
+from vae.metrics.classifier import classifier_card, classifier_weights
 from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
 from vae.models import VAE, LatentVariableModel
@@ -12,7 +12,7 @@ from vae.models.classifier import at_classifier_size
 
 
 def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: DictConfig) -> dict:
-    """Active units, KL per dimension, and how well the codes separate the digits."""
+    """Active units, KL per dimension, and how well the codes separate the classes."""
     codes = model.encode_all(x)  # (N, D) posterior means of the test images
     result = {}
     result["test/active_units"], variance = active_units(codes)
@@ -35,7 +35,7 @@ def readable(served, images: torch.Tensor) -> torch.Tensor:
 def prior_samples(model, evaluation: DictConfig) -> tuple[torch.Tensor, str]:
     """``evaluation.samples`` images decoded from z ~ N(0, I), in the served pixel space, and what they are.
 
-    A VAE's samples are usually its decoder means E[x|z]: smooth, noise-free digits, unlike a
+    A VAE's samples are usually its decoder means E[x|z]: smooth, noise-free images, unlike a
     GAN's outputs, which are its samples. ``evaluation.sample_pixels=sampled`` draws x ~ p(x|z)
     from the same means instead (Bernoulli pixels, or mean plus Gaussian noise): the model's own
     samples, like for like with a GAN's.
@@ -60,12 +60,12 @@ def sample_metrics(model, served, reference, evaluation: DictConfig, classifier)
         "samples/inception_score": inception_score(classifier, samples),
         "samples/fid": frechet_distance(classifier, reference, samples),
         "samples/class_histogram": class_histogram(classifier, samples),
-        "classifier_test_accuracy": classifier_card()["test_accuracy"],
+        "classifier_test_accuracy": classifier_card(classifier_weights(served.dataset.classifier))["test_accuracy"],
     }
 
 
 def reconstruction_metrics(model: LatentVariableModel, served, x, labels, reference, evaluation, classifier) -> dict:
-    """Reconstructions of the test digits, and decodings of their codes under noise, as the classifier reads them."""
+    """Reconstructions of the test images, and decodings of their codes under noise, as the classifier reads them."""
     codes = model.encode_all(x)
     reconstructions = readable(served, model.decode_all(codes))
     accuracy, confusion = label_accuracy(classifier, reconstructions, labels)

@@ -13,7 +13,7 @@ from vae.config import validate
 from vae.evaluation.data import data_module, whole
 from vae.evaluation.likelihood import likelihood_metrics
 from vae.evaluation.quality import latent_metrics, reconstruction_metrics, sample_metrics
-from vae.metrics.classifier import load_classifier
+from vae.metrics.classifier import reference_classifier
 from vae.metrics.figures import confusion_figure, histogram_figure, robustness_figure
 from vae.runs.record import read_record
 from vae.utils import load_model
@@ -50,12 +50,13 @@ def best_checkpoint(run: Path) -> Path:
 def evaluate(cfg: DictConfig) -> list[dict]:
     """Evaluates every checkpoint ``cfg.ckpt_path`` names; prints and records the results."""
     validate(cfg)
+    dataset = cfg.data.dataset if cfg.get("data") else None  # data=<option>: another dataset than the run's
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(auto if cfg.device == "auto" else cfg.device)
     results = []
     for ckpt in checkpoints_to_evaluate(cfg.ckpt_path):
         log.info(f"Evaluating {ckpt} ({cfg.evaluation.metrics} metrics, on {device})")
-        results.append(evaluate_checkpoint(ckpt, cfg.evaluation, device, cfg.get("data_root")))
+        results.append(evaluate_checkpoint(ckpt, cfg.evaluation, device, cfg.get("data_root"), dataset=dataset))
         log.info("\n" + table(results[-1]))
     if len(results) > 1:  # a sweep: the runs' robustness curves side by side
         curves = {Path(r["checkpoint"]).parent.parent.name: _curve(r) for r in results if "noise_robustness" in r}
@@ -72,27 +73,36 @@ def evaluate_checkpoint(
     device: torch.device,
     data_root: str | None = None,
     run_cfg: DictConfig | None = None,
+    dataset: DictConfig | None = None,
 ) -> dict:
     """Every metric of ``evaluation`` for one checkpoint, also written to eval.json and the run's TensorBoard.
 
     ``run_cfg`` is the run's config (default: its ``.hydra/config.yaml``); ``data_root`` moves its data.
+    The test images are those of the run's dataset, or of ``dataset`` (a ``data.dataset`` node) when
+    given: an out-of-distribution evaluation, said so in the results and the log.
     """
     run = ckpt.parent.parent
     run_cfg = (run_cfg or OmegaConf.load(run / ".hydra" / "config.yaml")).copy()
     if data_root is not None:
         run_cfg.data.root = data_root
+    trained_on = trained_dataset(run_cfg)
+    if dataset is not None and dataset.name != trained_on:
+        log.warning(f"Out of distribution: {ckpt} was trained on {trained_on} and is evaluated on {dataset.name}")
+    if dataset is not None:
+        run_cfg.data.dataset = dataset
     model = load_model(ckpt, run_cfg=run_cfg).to(device)
     served = data_module(run_cfg)  # the images as the model was trained and tested on them, at its size
-    # the digits as a reader sees them, and the reference classifier takes them: grey levels, 28x28
+    # the images as a reader sees them, and the reference classifier takes them: grey levels, 28x28
     reference = whole(data_module(run_cfg, binarize="none", normalize=False, image_size=28).test_dataset)[0]
     test = whole(served.test_dataset)  # (x, labels)
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     # on the training curves' x-axis, at the batches the weights were trained on
     results = {"checkpoint": str(ckpt), "epoch": checkpoint["epoch"], "step": checkpoint_step(checkpoint)}
+    results |= {"dataset": served.dataset.name, "trained_on": trained_on, "classes": served.classes}
     likelihood = getattr(model, "likelihood", None)
     results |= {"model": type(model).__name__, "likelihood": likelihood and likelihood.name}
     results["latent_dim"] = model.latent_dim
-    classifier = load_classifier(device=device)  # the reference classifier, checksum verified
+    classifier = reference_classifier(served.dataset, device)  # the dataset's, checksum verified
     parts = {"likelihood": lambda: likelihood_metrics(model, run_cfg, served, evaluation, device)}
     if getattr(model, "has_encoder", True):
         parts["latent"] = lambda: latent_metrics(model, served, *test, evaluation)
@@ -111,36 +121,55 @@ def evaluate_checkpoint(
     return results
 
 
+def trained_dataset(run_cfg: DictConfig) -> str:
+    """The dataset a run was trained on; runs recorded before ``data.dataset`` existed trained on MNIST."""
+    return OmegaConf.select(run_cfg, "data.dataset.name", default="MNIST")
+
+
 def _curve(results: dict) -> tuple[list[float], list[float]]:
     """The noise levels and the label accuracy at each, from one evaluation's results."""
     return results["noise_robustness"]["sigma"], results["noise_robustness"]["accuracy"]
 
 
 def _record(run: Path, ckpt: Path, results: dict) -> None:
-    """eval.json beside the checkpoint (one entry per checkpoint); scalars, figures and PNGs for the run."""
+    """eval.json beside the checkpoint (one entry per checkpoint); scalars, figures and PNGs for the run.
+
+    An evaluation on another dataset than the run's is kept apart, never in the place of the run's own: its
+    entry is ``<checkpoint> on <dataset>``, its TensorBoard tags start with ``ood/<dataset>/`` and its
+    PNGs go to ``images/eval/<dataset>/``.
+    """
+    dataset = results["dataset"]
+    ood = dataset != results["trained_on"]
+    key, prefix, pngs = (f"{ckpt.name} on {dataset}", f"ood/{dataset}/", dataset) if ood else (ckpt.name, "", "")
     path = ckpt.parent / "eval.json"
     recorded = json.loads(path.read_text()) if path.is_file() else {}
-    path.write_text(json.dumps(recorded | {ckpt.name: results}, indent=2))
-    figures = {"eval/class_histogram": histogram_figure(results["samples/class_histogram"], "Samples from N(0, I)")}
+    path.write_text(json.dumps(recorded | {key: results}, indent=2))
+    classes, counts = results["classes"], results["samples/class_histogram"]
+    figures = {"eval/class_histogram": histogram_figure(counts, "Samples from N(0, I)", classes)}
     if "recon/confusion" in results:  # models with an encoder
         confusion = torch.tensor(results["recon/confusion"])
-        figures["eval/confusion"] = confusion_figure(confusion, "Reconstructions of test digits")
+        title = f"Reconstructions of {results['dataset']} test images"
+        figures["eval/confusion"] = confusion_figure(confusion, title, classes)
         relative = results["noise_robustness"]["relative"]
         figures["eval/noise_robustness"] = robustness_figure({run.name: _curve(results)}, relative=relative)
-    (run / "images" / "eval").mkdir(parents=True, exist_ok=True)
+    (run / "images" / "eval" / pngs).mkdir(parents=True, exist_ok=True)
     with SummaryWriter(run) as writer:  # one more event file in the run's own TensorBoard folder
         for name in SCALARS:
             if results.get(name) is not None:
-                writer.add_scalar(name, results[name], global_step=results["step"])
+                writer.add_scalar(prefix + name, results[name], global_step=results["step"])
         for tag, figure in figures.items():
-            figure.savefig(run / "images" / "eval" / f"{tag.split('/')[-1]}.png", dpi=100)
-            writer.add_figure(tag, figure, global_step=results["step"])
+            figure.savefig(run / "images" / "eval" / pngs / f"{tag.split('/')[-1]}.png", dpi=100)
+            writer.add_figure(prefix + tag, figure, global_step=results["step"])
 
 
 def table(results: dict) -> str:
     """The headline numbers of one evaluation, one per line."""
     rows = [f"{name:26s} {results[name]:.4g}" if results.get(name) is not None else f"{name:26s} -" for name in SCALARS]
+    dataset = results.get("dataset", "MNIST")
+    if results.get("trained_on", dataset) != dataset:
+        dataset += f" (out of distribution: the model was trained on {results['trained_on']})"
     protocols = [
+        f"{'dataset':26s} {dataset}",
         f"{'NLL protocol':26s} {results.get('nll_protocol', '')}",
         f"{'samples':26s} {results['samples_kind']}",
     ]

@@ -33,7 +33,7 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5)
 
 
 def silhouette(codes: torch.Tensor, labels: torch.Tensor, sample: int = 5000, seed: int = 0) -> float:
-    """Mean silhouette of the digit classes in latent space, in [-1, 1] (higher: better separated),
+    """Mean silhouette of the classes in latent space, in [-1, 1] (higher: better separated),
     on a seeded sample of ``sample`` points (the exact score costs O(N^2))."""
     size = min(sample, len(codes))
     return float(silhouette_score(codes.numpy(), labels.numpy(), sample_size=size, random_state=seed))

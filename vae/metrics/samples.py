@@ -8,7 +8,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
-from vae.nets.classifier import DigitClassifier
+from vae.nets.classifier import ImageClassifier
 
 # These metrics measure whole image sets held by one process (the evaluation runs on rank 0 only):
 # syncing at compute would wait for DDP processes that are not computing them.
@@ -18,7 +18,7 @@ SYNC = False
 class Features(nn.Module):
     """The classifier's 128 penultimate activations, as torchmetrics' FID expects of a feature extractor."""
 
-    def __init__(self, classifier: DigitClassifier) -> None:
+    def __init__(self, classifier: ImageClassifier) -> None:
         super().__init__()
         self.classifier = classifier
         self.num_features = classifier.num_features
@@ -33,9 +33,10 @@ def _batches(images: torch.Tensor, device: torch.device, batch_size: int = 1000)
 
 
 @torch.no_grad()
-def inception_score(classifier: DigitClassifier, images: torch.Tensor) -> float:
+def inception_score(classifier: ImageClassifier, images: torch.Tensor) -> float:
     """exp(E_x[KL(p(y|x) || p(y))]) under the classifier, over all ``images`` at once (one split):
-    1 when every image looks alike, 10 when each is one confident digit and the digits are balanced."""
+    1 when every image looks alike, the number of classes when each is one confident class and the classes are
+    balanced."""
     with warnings.catch_warnings():  # expected here: it keeps all features; one split has no spread
         warnings.filterwarnings("ignore", message=".*save all extracted features.*")
         warnings.filterwarnings("ignore", message=r".*std\(\): degrees of freedom.*")
@@ -47,8 +48,9 @@ def inception_score(classifier: DigitClassifier, images: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def frechet_distance(classifier: DigitClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to the classifier features of two image sets ("FID-MNIST")."""
+def frechet_distance(classifier: ImageClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to the classifier features of two image sets ("FID-MNIST" with
+    MNIST's classifier)."""
     device = next(classifier.parameters()).device
     metric = FrechetInceptionDistance(feature=Features(classifier), sync_on_compute=SYNC).to(device)
     for is_real, images in ((True, real), (False, fake)):
@@ -58,20 +60,24 @@ def frechet_distance(classifier: DigitClassifier, real: torch.Tensor, fake: torc
 
 
 @torch.no_grad()
-def predict(classifier: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
-    """The classifier's digit for each image, ``(N,)``."""
+def predict(classifier: ImageClassifier, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's class for each image, ``(N,)``."""
     device = next(classifier.parameters()).device
     return torch.cat([classifier(batch).argmax(dim=1).cpu() for batch in _batches(images, device)])
 
 
-def class_histogram(classifier: DigitClassifier, images: torch.Tensor) -> list[int]:
-    """How many images the classifier puts in each digit class."""
-    return torch.bincount(predict(classifier, images), minlength=10).tolist()
+def class_histogram(classifier: ImageClassifier, images: torch.Tensor) -> list[int]:
+    """How many images the classifier puts in each class."""
+    return torch.bincount(predict(classifier, images), minlength=num_classes(classifier)).tolist()
 
 
-def label_accuracy(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor):
-    """Accuracy of the classifier on ``images`` against ``labels``, and the 10x10 confusion matrix
-    (rows: true digit, columns: predicted)."""
-    predicted = predict(classifier, images)
-    accuracy = MulticlassAccuracy(10, average="micro")(predicted, labels)
-    return float(accuracy), MulticlassConfusionMatrix(10)(predicted, labels)
+def label_accuracy(classifier: ImageClassifier, images: torch.Tensor, labels: torch.Tensor):
+    """Accuracy of the classifier on ``images`` against ``labels``, and the confusion matrix of the classes
+    (rows: true class, columns: predicted)."""
+    predicted, classes = predict(classifier, images), num_classes(classifier)
+    accuracy = MulticlassAccuracy(classes, average="micro")(predicted, labels)
+    return float(accuracy), MulticlassConfusionMatrix(classes)(predicted, labels)
+
+
+def num_classes(classifier: ImageClassifier) -> int:
+    return classifier.head[-1].out_features

@@ -1,4 +1,4 @@
-"""The reference digit classifier: the image size it takes, and its training with the project's data module."""
+"""The reference classifier: the image size it takes, and its training with the project's data module."""
 
 import lightning as L
 import torch
@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from vae.data.tensors import resize
-from vae.nets.classifier import DigitClassifier
+from vae.nets.classifier import ImageClassifier
 
-CLASSIFIER_SIZE = 28  # the reference classifier's images are MNIST's own 28x28
+CLASSIFIER_SIZE = 28  # the reference classifiers read the datasets' own 28x28 images
 
 
 def at_classifier_size(images: torch.Tensor) -> torch.Tensor:
@@ -17,21 +17,31 @@ def at_classifier_size(images: torch.Tensor) -> torch.Tensor:
 
 
 class ClassifierModule(L.LightningModule):
-    """Cross-entropy training of :class:`DigitClassifier`; logs ``<stage>/loss`` and ``<stage>/accuracy``.
+    """Cross-entropy training of :class:`ImageClassifier`; logs ``<stage>/loss`` and ``<stage>/accuracy``.
 
     Args:
         lr: Adam learning rate.
+        num_classes: classes of the dataset.
         dropout: dropout rate of the network.
+        batch_norm: batch normalization after each convolution.
+        cosine_epochs: decay the learning rate to 0 along a cosine over this many epochs; 0 keeps it constant.
     """
 
-    def __init__(self, lr: float = 1e-3, dropout: float = 0.25) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        num_classes: int = 10,
+        dropout: float = 0.25,
+        batch_norm: bool = False,
+        cosine_epochs: int = 0,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)
-        self.net = DigitClassifier(dropout)
+        self.net = ImageClassifier(num_classes, dropout, batch_norm)
         # one metric object per stage (a ModuleDict cannot have a "train" key: it is nn.Module.train)
         # accuracy: the fraction of images classified right (micro average)
         self.train_accuracy, self.val_accuracy, self.test_accuracy = (
-            MulticlassAccuracy(10, average="micro") for _ in range(3)
+            MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
         )
 
     def _common_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
@@ -53,5 +63,10 @@ class ClassifierModule(L.LightningModule):
     def test_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._common_step(batch, "test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        if not self.hparams.cosine_epochs:
+            return optimizer
+        # one cosine decay to zero over the training: the last epochs settle the weights
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.hparams.cosine_epochs)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -8,7 +8,7 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from vae.losses import discriminator_loss, generator_loss
-from vae.metrics.classifier import load_classifier
+from vae.metrics.classifier import reference_classifier
 from vae.metrics.samples import Features
 from vae.models.base import FACTORIES, ModuleFactory, in_batches
 from vae.models.classifier import at_classifier_size
@@ -136,10 +136,11 @@ class GAN(L.LightningModule):
                 self.log(f"train/{name}", value, prog_bar=name.endswith("loss"), batch_size=len(x))
         return values
 
-    # --- validation and test: the Fréchet distance of samples to held-out digits -------------------
+    # --- validation and test: the Fréchet distance of samples to held-out images -------------------
     def _start_fid(self) -> None:
-        if self._classifier is None:  # loaded (and its checksum verified) once per run
-            object.__setattr__(self, "_classifier", load_classifier(device=self.device))
+        if self._classifier is None:  # the dataset's, loaded (and its checksum verified) once per run
+            classifier = reference_classifier(self.trainer.datamodule.dataset, self.device)
+            object.__setattr__(self, "_classifier", classifier)
         fid = FrechetInceptionDistance(feature=Features(self._classifier)).to(self.device)
         # not a submodule: the classifier stays out of checkpoints, parameter counts and DDP
         object.__setattr__(self, "_fid", fid)

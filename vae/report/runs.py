@@ -40,6 +40,7 @@ class Run:
     status: str  # one of STATUSES
     overrides: dict[str, str]  # its command-line overrides, including the sweep's
     latent_dim: int | None
+    dataset: str = "MNIST"  # data.dataset.name (runs recorded before it existed trained on MNIST)
     metrics: dict[str, float] = field(default_factory=dict)
     n_params: int | None = None
     wall_time_s: float | None = None
@@ -81,7 +82,7 @@ def read_run(folder: Path) -> Run:
     }
     config = OmegaConf.load(folder / ".hydra" / "config.yaml")
     latent_dim = OmegaConf.select(config, "model.latent_dim", default=None)
-    run = Run(folder, UNFINISHED, overrides, latent_dim)
+    run = Run(folder, UNFINISHED, overrides, latent_dim, OmegaConf.select(config, "data.dataset.name", default="MNIST"))
     run.log_every_n_steps = OmegaConf.select(config, "trainer.log_every_n_steps", default=None)
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()  # its TensorBoard files
     scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
@@ -114,7 +115,13 @@ def _add_evaluation(run: Run, best_checkpoint: str | None) -> None:
     path = run.folder / "checkpoints" / "eval.json"
     if not path.is_file():
         return
-    evaluations = json.loads(path.read_text())  # {checkpoint file name: results}
+    evaluations = {  # {checkpoint file name: results}, without evaluations on another dataset than the run's
+        name: results
+        for name, results in json.loads(path.read_text()).items()
+        if results.get("dataset", run.dataset) == results.get("trained_on", run.dataset)
+    }
+    if not evaluations:
+        return
     name = Path(best_checkpoint).name if best_checkpoint else None
     results = evaluations.get(name) or max(evaluations.values(), key=lambda r: r["step"])
     run.metrics |= {k: results[k] for k in METRICS if results.get(k) is not None}

@@ -64,11 +64,13 @@ def markdown(
     lines = [
         f"# Sweep report: {sweep.name}",
         "",
-        f"{len(runs)} runs: {tally}. Losses, reconstruction, KL and NLL are nats per image (summed over "
+        f"{len(runs)} runs on {', '.join(sorted({run.dataset for run in runs}))}: {tally}. Losses, reconstruction, "
+        "KL and NLL are nats per image (summed over "
         "pixels and latent dims, averaged over the test images); test/nll and test/eval_elbo are measured on the "
         "evaluation's images (Bernoulli models: the data module's fixed test binarization) in [0, 1] pixel units, "
         f"and {GAP} = -test/eval_elbo - test/nll is what the importance samples tighten; FID is in the reference "
-        "classifier's feature space (FID-MNIST) and `samples` says what it measured; runs stopped before their "
+        "classifier's feature space (that of the runs' dataset) and `samples` says what it measured; runs stopped "
+        "before their "
         "test (unfinished, interrupted, pruned) show validation values only: their best epoch's where recorded, "
         "else their last.",
         *_continuing(sweep, runs, counts, columns, launches),

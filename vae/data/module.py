@@ -1,6 +1,6 @@
-"""MNIST as a LightningDataModule: a seeded 55,000/5,000 split, binarization, two data paths."""
+"""A dataset of 28x28 IDX files (MNIST, Fashion-MNIST, ...) as a LightningDataModule: a seeded split,
+binarization, two data paths."""
 
-import copy
 import os
 import random
 from pathlib import Path
@@ -10,21 +10,22 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms
-from torchvision.datasets import MNIST
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from vae.config.schema import Binarize, Loader, Verify
+from vae.config.schema import Binarize, DatasetSchema, Loader, Verify
 from vae.config.validation import ConfigError
-from vae.data.files import ensure_files, source_dir
-from vae.data.tensors import MNIST_MEAN, MNIST_STD, ImageTensors, TensorLoader, binarize_static, resize
+from vae.data.datasets import dataset_spec
+from vae.data.files import ensure_files, raw_dir, source_dir
+from vae.data.tensors import ImageTensors, PILImages, TensorLoader, binarize_static, resize
 
 
-class MNISTDataModule(L.LightningDataModule):
-    """MNIST digits as ``(x, label)`` batches, ``x`` in [0, 1] of shape ``(B, 1, S, S)``.
+class ImageDataModule(L.LightningDataModule):
+    """The images of ``dataset`` as ``(x, label)`` batches, ``x`` in [0, 1] of shape ``(B, 1, S, S)``.
 
     Two data paths give the same images. ``tensor`` keeps each split as one uint8 tensor, moved
     once to the accelerator, and serves whole batches by indexing; conversion, resizing and
     binarization run on the batch. ``torchvision`` is the classic per-image path: a
-    ``DataLoader`` over torchvision's dataset, one PIL image and transform at a time.
+    ``DataLoader`` converting one PIL image at a time with torchvision's transforms.
 
     Only the ``tensor`` path continues exactly from a checkpoint saved mid-epoch (on SIGTERM): its
     loader saves how many batches of the epoch it served and skips them when restored. A
@@ -34,8 +35,11 @@ class MNISTDataModule(L.LightningDataModule):
     epoch are trained twice and others not at all.
 
     Args:
-        root: folder holding ``MNIST/raw/``; default ``$VAE_DATA_DIR``, else ``data/``.
-            Missing files are downloaded into it by :meth:`prepare_data`.
+        dataset: what the dataset is (:class:`~vae.config.schema.DatasetSchema`: its folder, class
+            names, pixel statistics, checksums, reference classifier): a ``data.dataset`` node, a data
+            config's name (``fashion_mnist``), or None for MNIST.
+        root: folder holding ``<dataset.name>/raw/``; default ``$VAE_DATA_DIR``, else ``data/``.
+            Missing files are downloaded into it by :meth:`prepare_data` where the dataset says how.
         cache_dir: where the archives are extracted when ``root`` holds only the ``.gz`` files;
             ``root`` itself is then never written to.
         loader: ``tensor`` or ``torchvision`` (see above).
@@ -49,16 +53,17 @@ class MNISTDataModule(L.LightningDataModule):
         binarize: ``none`` (grey levels), ``static`` (one fixed Bernoulli sample per image)
             or ``dynamic`` (a fresh sample each time a training image is served; validation
             and test use the fixed sample so their numbers stay comparable across epochs).
-        normalize: standardize pixels by the MNIST mean and deviation (for a Gaussian likelihood;
+        normalize: standardize pixels by the dataset's mean and deviation (for a Gaussian likelihood;
             a Bernoulli one needs pixels in [0, 1]). Pictures are mapped back with :meth:`denormalize`.
-        image_size: side length the 28x28 digits are resized to.
+        image_size: side length the 28x28 images are resized to.
         pin_memory: pin batches in page-locked memory (``torchvision`` path only).
-        verify: how the files are checked before use: ``md5`` (sizes, IDX headers and checksums of
-            the official files) or ``header`` (IDX headers and sizes only, for other IDX files).
+        verify: how the files are checked before use: ``md5`` (IDX headers, sizes and the checksums
+            of the official files' content) or ``header`` (IDX headers and sizes only, for other IDX files).
     """
 
     def __init__(
         self,
+        dataset: str | DatasetSchema | dict | None = None,
         root: str | os.PathLike | None = None,
         cache_dir: str | os.PathLike = ".cache",
         loader: str = "tensor",
@@ -82,6 +87,7 @@ class MNISTDataModule(L.LightningDataModule):
                 raise ValueError(f"data.{key}={value!r} is not allowed; choose one of {allowed}")
         if isinstance(val_size, bool) or not isinstance(val_size, int) or val_size < 1:
             raise ValueError(f"data.val_size={val_size!r} must be a whole number of images, at least 1")
+        self.dataset = dataset_spec(dataset)
         self.root = Path(root or os.environ.get("VAE_DATA_DIR") or "data").expanduser().resolve()
         self.cache_dir = Path(cache_dir).expanduser().resolve()
         self.loader, self.batch_size, self.num_workers, self.pin_memory = loader, batch_size, num_workers, pin_memory
@@ -91,6 +97,7 @@ class MNISTDataModule(L.LightningDataModule):
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
+        self._prepared = False
         self._on_device: dict[tuple[int, torch.device], ImageTensors] = {}
 
     @property
@@ -99,11 +106,23 @@ class MNISTDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Makes the files available and checks them; downloads into ``root`` only when nothing is there."""
-        ensure_files(self.root, self.cache_dir, md5=self.verify == "md5")
+        if not self._prepared:  # train.py prepares before it builds the trainer, which prepares again
+            ensure_files(self.root, self.cache_dir, self.dataset, md5=self.verify == "md5")
+            self._prepared = True
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Served pixel values back in [0, 1], for pictures."""
-        return x * MNIST_STD + MNIST_MEAN if self.normalize else x
+        return x * self.dataset.std + self.dataset.mean if self.normalize else x
+
+    @property
+    def classes(self) -> list[str]:
+        """The name of each label, in label order."""
+        return self.dataset.classes
+
+    @property
+    def stats(self) -> tuple[float, float] | None:
+        """The pixel mean and deviation served images are standardized by; None without ``normalize``."""
+        return (self.dataset.mean, self.dataset.std) if self.normalize else None
 
     def setup(self, stage: str | None = None) -> None:
         trainer = self.trainer
@@ -113,20 +132,21 @@ class MNISTDataModule(L.LightningDataModule):
             self.seed = trainer.strategy.broadcast(self.seed, src=0)
         if self.train_dataset is not None:  # every stage needs the same three datasets
             return
-        source = source_dir(self.root, self.cache_dir)
-        train_file, test_file = MNIST(source, train=True), MNIST(source, train=False)
-        if self.val_size >= len(train_file):
-            # a config error that only the data can reveal: reported like the others
-            problem = f"data.val_size={self.val_size} must be less than the {len(train_file)} training images"
+        raw = raw_dir(source_dir(self.root, self.cache_dir, self.dataset), self.dataset)
+        (train_grey, train_labels), (test_grey, test_labels) = _read_split(raw, "train"), _read_split(raw, "t10k")
+        # config errors that only the data can reveal: reported like the others
+        if self.val_size >= len(train_grey):
+            problem = f"data.val_size={self.val_size} must be less than the {len(train_grey)} training images"
             raise ConfigError([problem])
-        permutation = torch.randperm(len(train_file), generator=torch.Generator().manual_seed(self.split_seed))
+        if (top := int(max(train_labels.max(), test_labels.max()))) >= len(self.classes):
+            raise ConfigError([f"data.dataset.classes names {len(self.classes)} classes, but {raw} has label {top}"])
+        permutation = torch.randperm(len(train_grey), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = permutation[: self.val_size], permutation[self.val_size :]
 
         # Grey levels, or one fixed Bernoulli draw per file (the test file's seed differs, so test
         # image i is not binarized like training image i), drawn at the served size: binary images
         # resized afterwards would be grey again. Under dynamic binarization training images are
         # sampled afresh from the grey levels; validation and test keep the fixed draw.
-        train_grey, test_grey = train_file.data, test_file.data  # uint8 (N, 28, 28)
         train_eval, test_eval = train_grey, test_grey
         if self.binarize != "none":
             train_eval = binarize_static(train_grey, self.split_seed, self.image_size)  # (N, S, S)
@@ -135,14 +155,15 @@ class MNISTDataModule(L.LightningDataModule):
         train_images = train_grey if dynamic else train_eval
 
         if self.loader == "tensor":
-            labels, size, normalize = train_file.targets, self.image_size, self.normalize
-            self.train_dataset = ImageTensors(train_images[train_idx], labels[train_idx], size, dynamic, normalize)
-            self.val_dataset = ImageTensors(train_eval[val_idx], labels[val_idx], size, normalize=normalize)
-            self.test_dataset = ImageTensors(test_eval, test_file.targets, size, normalize=normalize)
+            labels, size, stats = train_labels, self.image_size, self.stats
+            self.train_dataset = ImageTensors(train_images[train_idx], labels[train_idx], size, dynamic, stats)
+            self.val_dataset = ImageTensors(train_eval[val_idx], labels[val_idx], size, stats=stats)
+            self.test_dataset = ImageTensors(test_eval, test_labels, size, stats=stats)
         else:
-            self.train_dataset = Subset(self._torchvision_view(train_file, train_images, dynamic), train_idx.tolist())
-            self.val_dataset = Subset(self._torchvision_view(train_file, train_eval), val_idx.tolist())
-            self.test_dataset = self._torchvision_view(test_file, test_eval)
+            train_view = self._pil_images(train_images, train_labels, dynamic)
+            self.train_dataset = Subset(train_view, train_idx.tolist())
+            self.val_dataset = Subset(self._pil_images(train_eval, train_labels), val_idx.tolist())
+            self.test_dataset = self._pil_images(test_eval, test_labels)
 
     def mean_image(self) -> torch.Tensor:
         """The mean of the training images as they are served, ``(1, S, S)``: under dynamic binarization
@@ -150,25 +171,23 @@ class MNISTDataModule(L.LightningDataModule):
         (resizing and standardizing are linear, so they commute with the mean)."""
         if isinstance(self.train_dataset, ImageTensors):
             images = self.train_dataset.images
-        else:  # a Subset of torchvision's dataset over the stored images
+        else:  # a Subset of PILImages over the stored images
             images = self.train_dataset.dataset.data[self.train_dataset.indices]
         total = images.reshape(len(images), -1).sum(0, dtype=torch.float64)  # uint8 summed without a float copy
         mean = (total / len(images) / 255).float().view(1, 1, *images.shape[-2:])
         mean = resize(mean, self.image_size)[0]  # (1, S, S)
-        return (mean - MNIST_MEAN) / MNIST_STD if self.normalize else mean
+        return (mean - self.dataset.mean) / self.dataset.std if self.normalize else mean
 
-    def _torchvision_view(self, file: MNIST, images: torch.Tensor, dynamic: bool = False) -> MNIST:
-        """torchvision's dataset over ``images``, converting one PIL image at a time."""
+    def _pil_images(self, images: torch.Tensor, labels: torch.Tensor, dynamic: bool = False) -> PILImages:
+        """``images`` served one PIL image at a time through torchvision's transforms."""
         steps = [transforms.ToTensor()]  # uint8 PIL -> float in [0, 1]; no Normalize: Bernoulli needs [0, 1]
         if images.shape[-1] != self.image_size:  # fixed binary images are drawn at the served size already
             steps.append(transforms.Resize(self.image_size, antialias=True))
         if dynamic:  # after resizing, which would blur binary pixels into grey levels
             steps.append(torch.bernoulli)
         if self.normalize:
-            steps.append(transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)))
-        view = copy.copy(file)
-        view.data, view.transform = images, transforms.Compose(steps)
-        return view
+            steps.append(transforms.Normalize((self.dataset.mean,), (self.dataset.std,)))
+        return PILImages(images, labels, transforms.Compose(steps))
 
     def _loader(self, dataset: Dataset, train: bool = False) -> DataLoader | TensorLoader:
         """Batches of ``dataset``; under DDP, this process's shard of it.
@@ -206,3 +225,9 @@ class MNISTDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader | TensorLoader:
         return self._loader(self.test_dataset)
+
+
+def _read_split(raw: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images ``(N, H, W)`` uint8 and labels ``(N,)`` of the ``train`` or ``t10k`` IDX files in ``raw``."""
+    images = read_image_file(str(raw / f"{split}-images-idx3-ubyte"))
+    return images, read_label_file(str(raw / f"{split}-labels-idx1-ubyte"))
