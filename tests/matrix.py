@@ -68,6 +68,20 @@ def _read_sampling(cfg, choices):
     return "several_warmup" if _get(cfg, "model.kl_warmup_epochs") else "own"
 
 
+PRIOR_OPTIONS = {  # the VampPrior with a few pseudo-inputs, started from training images or at random
+    "standard": [],
+    "vamp": ["model.prior=vamp", "model.pseudo_inputs=8"],
+    "vamp_random": ["model.prior=vamp", "model.pseudo_inputs=8", "model.pseudo_inputs_init=random"],
+}
+
+
+def _read_prior(cfg, choices):
+    prior = _get(cfg, "model.prior")
+    if prior is None or prior == "standard":
+        return prior
+    return "vamp" if _get(cfg, "model.pseudo_inputs_init") == "data" else "vamp_random"
+
+
 def _read_likelihood(cfg, choices):
     target = _get(cfg, "model.likelihood._target_")
     if target is None:
@@ -122,6 +136,9 @@ def _scheduler(cfg, choices):
 FACTORS: list[Factor] = [
     _choice("model", ("vae", "iwae", "ae", "gan")),
     Factor("sampling", ("own", "several_warmup"), _sampling, _read_sampling),
+    Factor("prior", tuple(PRIOR_OPTIONS), lambda v, run: PRIOR_OPTIONS[v], _read_prior,
+           ("model.prior=standard", "model.prior=vamp", "model.pseudo_inputs_init=data",
+            "model.pseudo_inputs_init=random")),
     _choice("data", ("mnist", "fashion_mnist")),
     _choice("backbone", ("mlp", "conv")),
     Factor(
@@ -202,7 +219,7 @@ EXCLUDED: dict[str, str] = {
     **{f"experiment={name}": "a study of several runs; each runs at tiny size in "
        "tests/test_train.py::test_every_experiment_config_runs_a_tiny_fit" for name in (
         "ae_vs_vae_kingma", "beta_sweep", "latent_sweep_conv_mse", "linear_vs_conv_bce", "recipe_conv_vae",
-        "recipe_mlp_iwae", "recipe_mlp_vae", "small_mlp_mse", "vae_vs_gan_mlp")},
+        "recipe_mlp_iwae", "recipe_mlp_vae", "recipe_mlp_vamp", "small_mlp_mse", "vae_vs_gan_mlp")},
 }  # fmt: skip
 
 # Seconds a run of each kind takes in the suite (2-core CPU, measured with tests/test_matrix.py): an
@@ -430,13 +447,14 @@ def config_options() -> set[str]:
 
 
 def schema_choices() -> set[str]:
-    """Every value of every choice the schemas declare (``key=value``)."""
+    """Every value of every choice the schemas declare (``key=value``): enums, and strings with ``choices``."""
     choices = set()
     for group, options in SCHEMAS.items():
         for schema in options.values():
             for f in dataclasses.fields(schema):
                 if isinstance(f.type, type) and issubclass(f.type, Enum):
                     choices |= {f"{group}.{f.name}={member.value}" for member in f.type}
+                choices |= {f"{group}.{f.name}={value}" for value in f.metadata.get("choices", ())}
     return choices
 
 

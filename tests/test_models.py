@@ -101,8 +101,17 @@ def test_models_take_any_backbone_and_likelihood(x):
 
 def test_saved_hyperparameters_are_plain_values():
     model = VAE(latent_dim=3, likelihood=Gaussian(), optimizer=partial(torch.optim.SGD, lr=0.1))
-    expected = {"img_shape", "latent_dim", "beta", "mc_samples", "kl_warmup_epochs", "monitor"}
-    expected |= {"compile", "channels_last", "init_output_bias"}
+    expected = {
+        "img_shape",
+        "latent_dim",
+        "beta",
+        "mc_samples",
+        "kl_warmup_epochs",
+        "monitor",
+        "prior",
+        "pseudo_inputs",
+    }
+    expected |= {"pseudo_inputs_init", "compile", "channels_last", "init_output_bias"}
     assert set(model.hparams) == expected
     assert isinstance(model.configure_optimizers(), torch.optim.SGD)
 

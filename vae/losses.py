@@ -54,51 +54,97 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def negative_elbo(recon: torch.Tensor, kl_per_dim: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
+def negative_elbo(recon: torch.Tensor, kl: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
     """The β-weighted negative ELBO and its parts, in nats per image.
 
     Args:
         recon: ``(B,)`` reconstruction term, -E_q[log p(x|z)].
-        kl_per_dim: ``(B, D)`` KL of each latent dimension.
+        kl: ``(B, D)`` KL of each latent dimension, or ``(B,)`` where the KL does not split by
+            dimension (a Monte-Carlo estimate against a mixture prior).
         beta: weight of the KL term; 1 gives the true negative ELBO.
 
     Returns:
         ``loss`` (differentiable, recon + beta * KL, batch mean) and detached ``recon``,
-        ``kl`` (unweighted), ``elbo`` (= -(recon + KL), whatever beta) and ``kl_per_dim`` ``(D,)``.
+        ``kl`` (unweighted), ``elbo`` (= -(recon + KL), whatever beta), and ``kl_per_dim`` ``(D,)``
+        where ``kl`` has one.
     """
-    kl = kl_per_dim.sum(1)  # (B,)
-    return {
-        "loss": (recon + beta * kl).mean(),
+    per_image = kl.sum(1) if kl.dim() == 2 else kl  # (B,)
+    terms = {
+        "loss": (recon + beta * per_image).mean(),
         "recon": recon.detach().mean(),
-        "kl": kl.detach().mean(),
-        "elbo": -(recon + kl).detach().mean(),
-        "kl_per_dim": kl_per_dim.detach().mean(0),
+        "kl": per_image.detach().mean(),
+        "elbo": -(recon + per_image).detach().mean(),
     }
+    if kl.dim() == 2:
+        terms["kl_per_dim"] = kl.detach().mean(0)
+    return terms
+
+
+def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension (broadcasting over the others)."""
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+
+
+def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension: ``(..., D)`` to ``(...)``."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
+def log_normal_mixture(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, max_elements: int = 2**22
+) -> torch.Tensor:
+    """log (1/K) sum_k N(z; mu_k, diag(exp(logvar_k))): an equal-weight mixture of K diagonal Gaussians,
+    such as the VampPrior's (Tomczak & Welling, 2018), by a log-sum-exp over the components.
+
+    Each component's density is computed directly, not by expanding the square (which cancels badly
+    in float32 when a component is narrow), a block of z at a time so that memory stays within
+    ``max_elements`` numbers whatever the number of z.
+
+    Args:
+        z: ``(..., D)`` the points.
+        mu, logvar: ``(K, D)`` the components' means and log-variances.
+
+    Returns:
+        ``(...)``, in the dtype of ``z``.
+    """
+    points = z.reshape(-1, z.shape[-1])  # (N, D)
+    mu, logvar = mu.to(z.dtype), logvar.to(z.dtype)
+    rows = max(1, max_elements // mu.numel())
+    log_k = math.log(len(mu))
+    blocks = [
+        torch.logsumexp(log_normal_diag(block.unsqueeze(1), mu, logvar), dim=1) - log_k  # (n, K) -> (n,)
+        for block in points.split(rows)
+    ]
+    return torch.cat(blocks).view(z.shape[:-1])
 
 
 def log_importance_weights(
-    log_lik: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
+    log_lik: torch.Tensor,
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """log w = log p(x | z) + log p(z) - log q(z | x) of samples z ~ q(z | x) = N(mu, exp(logvar)), with
-    the prior p(z) = N(0, I) (Burda, Grosse & Salakhutdinov, 2016). The one implementation of the
-    weights, used by the IWAE's objective and by the likelihood estimate of ``vae.metrics``.
+    """log w = log p(x | z) + log p(z) - log q(z | x) of samples z ~ q(z | x) = N(mu, exp(logvar))
+    (Burda, Grosse & Salakhutdinov, 2016). The one implementation of the weights, used by the IWAE's
+    objective and by the likelihood estimate of ``vae.metrics``.
 
     Args:
         log_lik: ``(k, B)`` log p(x | z) of each sample.
         z: ``(k, B, D)`` the samples.
         mu, logvar: ``(B, D)`` the parameters of q(z | x).
+        log_prior: ``(k, B)`` log p(z) of each sample; None is the standard normal prior N(0, I).
 
     Returns:
         ``(k, B)``, in the dtype of ``log_lik`` (float32 at least).
     """
     z, mu, logvar = z.to(log_lik.dtype), mu.to(log_lik.dtype), logvar.to(log_lik.dtype)
-    log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-    log_posterior = -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
-    return log_lik + log_prior - log_posterior
+    log_prior = log_standard_normal(z) if log_prior is None else log_prior.to(log_lik.dtype)
+    return log_lik + log_prior - log_normal_diag(z, mu, logvar)
 
 
 def negative_iwae_bound(
-    log_lik: torch.Tensor, log_weights: torch.Tensor, kl_per_dim: torch.Tensor, beta: float = 1.0
+    log_lik: torch.Tensor, log_weights: torch.Tensor, kl: torch.Tensor, beta: float = 1.0
 ) -> dict[str, torch.Tensor]:
     """The negative k-sample importance-weighted bound (IWAE, Burda et al. 2016), in nats per image.
 
@@ -110,7 +156,9 @@ def negative_iwae_bound(
     Args:
         log_lik: ``(k, B)`` log p(x | z_s).
         log_weights: ``(k, B)`` ``log_importance_weights`` of the same samples.
-        kl_per_dim: ``(B, D)`` the closed-form KL of each latent dimension.
+        kl: ``(B, D)`` the closed-form KL of each latent dimension, or ``(B,)`` its Monte-Carlo
+            estimate from the same samples, (1/k) sum_s log q(z_s | x) - log p(z_s), where the prior
+            has no closed form.
         beta: weight of the KL term, and of log p(z) - log q(z | x) in the weights (1: the bound; a KL
             warm-up ramps it).
 
@@ -118,7 +166,7 @@ def negative_iwae_bound(
         ``negative_elbo``'s terms, with ``loss`` less the batch's mean gap, and the detached ``iwae``
         (the bound's plain estimate, log (1/k) sum_s w_s, batch mean; higher is better).
     """
-    terms = negative_elbo(-log_lik.mean(0), kl_per_dim, beta)
+    terms = negative_elbo(-log_lik.mean(0), kl, beta)
     # Under beta < 1 the weights are tempered as the KL is, log p(x|z) + beta (log p(z) - log q(z|x)): the
     # loss is then the tempered bound. The gap of the untempered weights, unchecked by a full KL, would
     # reward an ever wider q(z|x) without limit.

@@ -2,7 +2,7 @@
 
 from vae.callbacks.checkpoint import RunCheckpoint
 from vae.callbacks.checks import NonFiniteLossError, TrainingChecks
-from vae.callbacks.images import Interpolation, PriorSamples, Reconstructions
+from vae.callbacks.images import Interpolation, PriorSamples, PseudoInputs, Reconstructions
 from vae.callbacks.kl import KLPerDimension
 from vae.callbacks.latent import LatentScatter, LatentTraversal
 from vae.callbacks.projector import LatentProjector
@@ -19,6 +19,7 @@ __all__ = [
     "LatentTraversal",
     "NonFiniteLossError",
     "PriorSamples",
+    "PseudoInputs",
     "RNGState",
     "RunCheckpoint",
     "Reconstructions",

@@ -116,8 +116,12 @@ class VisualCallback(L.Callback):
         log.info(f"{type(self).__name__}: drawing {draw['name']} again, its pictures were not all written")
         self._run(trainer, pl_module, draw["name"], step=draw["step"])
 
+    def applies(self, pl_module: L.LightningModule) -> bool:
+        """Whether this picture exists for the model (none that needs codes of images for a GAN)."""
+        return not self.needs_encoder or getattr(pl_module, "has_encoder", True)
+
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, png_name: str, step: int) -> None:
-        if self.needs_encoder and not getattr(pl_module, "has_encoder", True):
+        if not self.applies(pl_module):
             return
         self._png_name, self.step = png_name, step
         self._last_draw = {"name": png_name, "step": step, "global_step": trainer.global_step, "pngs": []}

@@ -1,4 +1,4 @@
-"""Image grids: reconstructions, samples from the prior, interpolations between test images."""
+"""Image grids: reconstructions, prior samples, the VampPrior's pseudo-inputs, interpolations between test images."""
 
 import math
 
@@ -7,6 +7,12 @@ import torch
 from torchvision.utils import make_grid
 
 from vae.callbacks.base import VisualCallback
+
+
+def paired_rows(top: torch.Tensor, bottom: torch.Tensor, per_row: int) -> torch.Tensor:
+    """A grid of ``per_row`` images of ``top``, then the same of ``bottom`` below them, and so on."""
+    rows = [t for i in range(0, len(top), per_row) for t in (top[i : i + per_row], bottom[i : i + per_row])]
+    return make_grid(torch.cat(rows), nrow=per_row, pad_value=0.5)
 
 
 class Reconstructions(VisualCallback):
@@ -25,16 +31,13 @@ class Reconstructions(VisualCallback):
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         x, _ = self.fixed_images(trainer.datamodule.val_dataset, self.n_images)
         x_hat = pl_module.decode_all(pl_module.encode_all(x))
-        x, x_hat = self.displayable(trainer, x), self.displayable(trainer, x_hat)
-        rows = [
-            t for i in range(0, len(x), self.per_row) for t in (x[i : i + self.per_row], x_hat[i : i + self.per_row])
-        ]
-        grid = make_grid(torch.cat(rows), nrow=self.per_row, pad_value=0.5)
+        grid = paired_rows(self.displayable(trainer, x), self.displayable(trainer, x_hat), self.per_row)
         self.log_image(trainer, "images/reconstructions", grid)
 
 
 class PriorSamples(VisualCallback):
-    """Images decoded from z ~ N(0, I), the same z at every draw so progress is comparable.
+    """Images decoded from z drawn from the model's prior (``sample_prior``: N(0, I), or the VampPrior),
+    the same draws at every epoch so progress is comparable.
 
     For an auto-encoder this shows why it does not generate: nothing makes its codes look
     like draws from N(0, I).
@@ -52,10 +55,35 @@ class PriorSamples(VisualCallback):
         self.n_samples, self.seed = n_samples, seed
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        z = torch.randn(self.n_samples, pl_module.latent_dim, generator=torch.Generator().manual_seed(self.seed))
+        z = pl_module.sample_prior(self.n_samples, torch.Generator().manual_seed(self.seed))
         x = self.displayable(trainer, pl_module.decode_all(z))
         grid = make_grid(x, nrow=math.ceil(math.sqrt(self.n_samples)), pad_value=0.5)
         self.log_image(trainer, "images/prior_samples", grid)
+
+
+class PseudoInputs(VisualCallback):
+    """The VampPrior's pseudo-inputs, what the prior has learned: rows of pseudo-inputs, each followed by
+    the row of their decoded posterior means, decode(E[z | u_k]). Drawn only for a model with a VampPrior.
+
+    Args:
+        n_images: how many pseudo-inputs (the first ones).
+        per_row: images per row.
+        every_n_epochs, background: see ``VisualCallback``.
+    """
+
+    def __init__(self, n_images: int = 32, per_row: int = 8, every_n_epochs: int = 1, background: bool = False) -> None:
+        super().__init__(every_n_epochs, background)
+        self.n_images, self.per_row = n_images, per_row
+
+    def applies(self, pl_module: L.LightningModule) -> bool:
+        return getattr(pl_module, "vamp", None) is not None
+
+    def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        u = pl_module.vamp.inputs[: self.n_images].detach().float().cpu()
+        decoded = self.displayable(trainer, pl_module.decode_all(pl_module.encode_all(u)))
+        self.log_image(
+            trainer, "images/pseudo_inputs", paired_rows(self.displayable(trainer, u), decoded, self.per_row)
+        )
 
 
 class Interpolation(VisualCallback):

@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from vae.nets.activations import ACTIVATIONS
+from vae.priors import PRIORS, PSEUDO_INPUT_INITS
 
 Activation = StrEnum("Activation", {name: name for name in ACTIVATIONS})
 
@@ -67,15 +68,25 @@ class ModelSchema(LatentModelSchema):
 
 
 @dataclass
-class VAESchema(ModelSchema):
-    mc_samples: int = MISSING
+class VariationalSchema(ModelSchema):
+    """What the VAE and the IWAE share: the KL's warm-up and the prior. The prior's choices are plain
+    strings (their ``choices`` checked by validation): the model saves them in its checkpoints, which hold
+    plain values only, and an enum would not load with ``weights_only=True``."""
+
     kl_warmup_epochs: float = MISSING
+    prior: str = field(default="standard", metadata={"choices": PRIORS})
+    pseudo_inputs: int = 500
+    pseudo_inputs_init: str = field(default="data", metadata={"choices": PSEUDO_INPUT_INITS})
 
 
 @dataclass
-class IWAESchema(ModelSchema):
+class VAESchema(VariationalSchema):
+    mc_samples: int = MISSING
+
+
+@dataclass
+class IWAESchema(VariationalSchema):
     k: int = MISSING
-    kl_warmup_epochs: float = MISSING
 
 
 @dataclass

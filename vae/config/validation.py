@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from vae.cluster.slurm import launched_on_slurm
 from vae.config.data_checks import dataset_problems
 from vae.nets.conv import feature_shape
+from vae.priors import PRIORS, PSEUDO_INPUT_INITS
 from vae.runs import in_a_sweep
 
 try:  # Lightning's own parser of trainer.precision, so the allowed values never drift from its own
@@ -74,6 +75,9 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.mc_samples", at_least(1), "a whole number >= 1"),
     ("model.k", at_least(1), "a whole number of importance samples >= 1"),
     ("model.kl_warmup_epochs", at_least(0, integer=False), "a number of epochs >= 0 (0 turns warm-up off)"),
+    ("model.prior", lambda v: v in PRIORS, f"one of {', '.join(PRIORS)}"),
+    ("model.pseudo_inputs", at_least(1), "a whole number of the VampPrior's pseudo-inputs >= 1"),
+    ("model.pseudo_inputs_init", lambda v: v in PSEUDO_INPUT_INITS, f"one of {', '.join(PSEUDO_INPUT_INITS)}"),
     ("model.label_smoothing", lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
     ("model.instance_noise", at_least(0, integer=False), "a noise level >= 0"),
     ("model.d_steps", at_least(1), "a whole number >= 1"),

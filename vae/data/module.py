@@ -169,14 +169,30 @@ class ImageDataModule(L.LightningDataModule):
         """The mean of the training images as they are served, ``(1, S, S)``: under dynamic binarization
         their expectation, the grey levels' mean. Computed from the stored pixels, drawing nothing
         (resizing and standardizing are linear, so they commute with the mean)."""
-        if isinstance(self.train_dataset, ImageTensors):
-            images = self.train_dataset.images
-        else:  # a Subset of PILImages over the stored images
-            images = self.train_dataset.dataset.data[self.train_dataset.indices]
+        images = self._stored_training_images()
         total = images.reshape(len(images), -1).sum(0, dtype=torch.float64)  # uint8 summed without a float copy
         mean = (total / len(images) / 255).float().view(1, 1, *images.shape[-2:])
-        mean = resize(mean, self.image_size)[0]  # (1, S, S)
-        return (mean - self.dataset.mean) / self.dataset.std if self.normalize else mean
+        return self._served(mean)[0]  # (1, S, S)
+
+    def training_images(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` training images picked by ``seed`` (distinct while there are enough), as served but not
+        sampled afresh: grey levels under dynamic binarization. ``(n, 1, S, S)``, the same on every
+        process; drawing them leaves the random streams alone."""
+        images = self._stored_training_images()
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+        picked = images[order.repeat(-(-n // len(images)))[:n]]  # uint8
+        return self._served(picked.reshape(n, 1, *images.shape[-2:]).float() / 255)
+
+    def _stored_training_images(self) -> torch.Tensor:
+        """The training split's stored uint8 pixels."""
+        if isinstance(self.train_dataset, ImageTensors):
+            return self.train_dataset.images
+        return self.train_dataset.dataset.data[self.train_dataset.indices]  # a Subset of PILImages
+
+    def _served(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] ``(N, 1, H, W)`` at the served size and, under ``normalize``, standardized."""
+        x = resize(x, self.image_size)
+        return (x - self.dataset.mean) / self.dataset.std if self.normalize else x
 
     def _pil_images(self, images: torch.Tensor, labels: torch.Tensor, dynamic: bool = False) -> PILImages:
         """``images`` served one PIL image at a time through torchvision's transforms."""

@@ -17,7 +17,7 @@ def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: Di
     result = {}
     result["test/active_units"], variance = active_units(codes)
     result["latent_variance"] = variance.tolist()
-    if isinstance(model, VAE):
+    if isinstance(model, VAE) and model.logs_kl_per_dim:  # a mixture prior's KL does not split by dimension
         posteriors = [model.encode(batch.to(model.device)) for batch in x.split(1000)]  # (mu, logvar) pairs
         mu, logvar = (torch.cat([p[i] for p in posteriors]).cpu() for i in (0, 1))
         result["kl_per_dim"] = kl_per_dimension(mu, logvar).tolist()
@@ -33,7 +33,8 @@ def readable(served, images: torch.Tensor) -> torch.Tensor:
 
 
 def prior_samples(model, evaluation: DictConfig) -> tuple[torch.Tensor, str]:
-    """``evaluation.samples`` images decoded from z ~ N(0, I), in the served pixel space, and what they are.
+    """``evaluation.samples`` images decoded from z drawn from the model's prior, in the served pixel
+    space, and what they are.
 
     A VAE's samples are usually its decoder means E[x|z]: smooth, noise-free images, unlike a
     GAN's outputs, which are its samples. ``evaluation.sample_pixels=sampled`` draws x ~ p(x|z)
@@ -41,14 +42,14 @@ def prior_samples(model, evaluation: DictConfig) -> tuple[torch.Tensor, str]:
     samples, like for like with a GAN's.
     """
     generator = torch.Generator().manual_seed(evaluation.seed)
-    z = torch.randn(evaluation.samples, model.latent_dim, generator=generator)
-    means = model.decode_all(z)  # (N, C, H, W)
+    z = model.sample_prior(evaluation.samples, generator)
+    means, prior = model.decode_all(z), model.prior_name()  # (N, C, H, W)
     likelihood = getattr(model, "likelihood", None)
     if likelihood is None:  # a GAN: its outputs are its samples
-        return means, "generator outputs G(z), z ~ N(0, I)"
+        return means, f"generator outputs G(z), z ~ {prior}"
     if evaluation.sample_pixels == "mean":
-        return means, "decoder means E[x|z], z ~ N(0, I)"
-    return likelihood.sample(means, generator), f"pixels drawn from p(x|z) ({likelihood.name}), z ~ N(0, I)"
+        return means, f"decoder means E[x|z], z ~ {prior}"
+    return likelihood.sample(means, generator), f"pixels drawn from p(x|z) ({likelihood.name}), z ~ {prior}"
 
 
 def sample_metrics(model, served, reference, evaluation: DictConfig, classifier) -> dict:
@@ -57,6 +58,7 @@ def sample_metrics(model, served, reference, evaluation: DictConfig, classifier)
     samples = readable(served, samples)
     return {
         "samples_kind": kind,
+        "samples_prior": model.prior_name(),
         "samples/inception_score": inception_score(classifier, samples),
         "samples/fid": frechet_distance(classifier, reference, samples),
         "samples/class_histogram": class_histogram(classifier, samples),

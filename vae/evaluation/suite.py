@@ -145,7 +145,7 @@ def _record(run: Path, ckpt: Path, results: dict) -> None:
     recorded = json.loads(path.read_text()) if path.is_file() else {}
     path.write_text(json.dumps(recorded | {key: results}, indent=2))
     classes, counts = results["classes"], results["samples/class_histogram"]
-    figures = {"eval/class_histogram": histogram_figure(counts, "Samples from N(0, I)", classes)}
+    figures = {"eval/class_histogram": histogram_figure(counts, f"Samples, z ~ {results['samples_prior']}", classes)}
     if "recon/confusion" in results:  # models with an encoder
         confusion = torch.tensor(results["recon/confusion"])
         title = f"Reconstructions of {results['dataset']} test images"

@@ -1,15 +1,18 @@
 """Importance-weighted estimate of log p(x) (Burda, Grosse & Salakhutdinov, 2016)."""
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from vae.losses import log_importance_weights, log_mean_exp
-from vae.models.vae import VAE
+
+if TYPE_CHECKING:  # a hint only: vae.metrics sits below vae.models
+    from vae.models.vae import VAE
 
 
 @torch.no_grad()
-def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10_000) -> torch.Tensor:
+def iw_log_likelihood(model: "VAE", x: torch.Tensor, k: int, max_decodes: int = 10_000) -> torch.Tensor:
     """log p(x) ≈ log (1/k) Σ_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x), per image.
 
     The IWAE bound: a lower bound on log p(x) that rises towards it as ``k`` grows (k = 1 is
@@ -19,7 +22,7 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10
     estimate does not depend on the budget. The log-sum-exp over the k weights runs in float64.
 
     Args:
-        model: a VAE (its encoder, decoder and likelihood).
+        model: a VAE (its encoder, decoder, likelihood and prior).
         x: images ``(B, C, H, W)``.
         k: importance samples per image.
         max_decodes: images decoded per forward pass; below ``len(x)`` the images go a few at a time.
@@ -33,6 +36,7 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10
     eps = torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D): the IWAE's draws, in the same order
     images = max(1, min(len(x), max_decodes))  # per forward pass
     samples = max(1, max_decodes // images)
+    log_prior = model.prior_log_density()  # the VampPrior's pseudo-inputs encoded once for every sample
     log_weights = torch.empty(k, len(x), dtype=torch.float64, device=mu.device)  # (k, B)
     for i in range(0, len(x), images):
         q_mu, q_logvar = mu[i : i + images], logvar[i : i + images]  # q(z | x) of these images
@@ -41,7 +45,8 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int, max_decodes: int = 10
             n, b = z.shape[:2]
             x_rep = x[i : i + b].expand(n, b, *x.shape[1:]).flatten(0, 1)  # (n * b, C, H, W)
             log_lik = -model.likelihood.nll(model.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, b)
-            log_weights[s : s + n, i : i + b] = log_importance_weights(log_lik.double(), z, q_mu, q_logvar)
+            weights = log_importance_weights(log_lik.double(), z, q_mu, q_logvar, log_prior(z.double()))
+            log_weights[s : s + n, i : i + b] = weights
     return log_mean_exp(log_weights)  # (B,)
 
 

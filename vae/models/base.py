@@ -62,13 +62,16 @@ class LatentVariableModel(L.LightningModule):
     ``vae.callbacks.TrainingChecks``; it reads ``watched_terms``, ``divergence_hint`` and
     ``pixel_range()`` here.
 
+    The options every model shares are declared here only; the subclasses take their own and pass the
+    rest on as keywords.
+
     Args:
-        encoder: ``encoder(in_shape=..., out_dim=...)`` builds the encoder.
-        decoder: ``decoder(latent_dim=..., out_shape=...)`` builds the decoder.
-        likelihood: observation model (``vae.likelihoods``).
+        encoder_out_dim: numbers the encoder emits per image (set by the subclass).
+        encoder: ``encoder(in_shape=..., out_dim=...)`` builds the encoder (default: the MLP's).
+        decoder: ``decoder(latent_dim=..., out_shape=...)`` builds the decoder (default: the MLP's).
+        likelihood: observation model (``vae.likelihoods``; default Bernoulli).
         img_shape: image shape ``(C, H, W)``.
         latent_dim: size of z.
-        encoder_out_dim: numbers the encoder emits per image (set by the subclass).
         optimizer: ``optimizer(params=...)`` builds the optimizer (default Adam, lr 1e-3).
         scheduler: optional ``scheduler(optimizer=...)``, stepped each epoch (ReduceLROnPlateau
             on ``monitor``, after each validation).
@@ -93,20 +96,23 @@ class LatentVariableModel(L.LightningModule):
 
     def __init__(
         self,
-        encoder: ModuleFactory | None,
-        decoder: ModuleFactory | None,
-        likelihood: Likelihood | None,
-        img_shape: Sequence[int],
-        latent_dim: int,
         encoder_out_dim: int,
-        optimizer: Callable[..., torch.optim.Optimizer] | None,
-        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
+        encoder: ModuleFactory | None = None,
+        decoder: ModuleFactory | None = None,
+        likelihood: Likelihood | None = None,
+        img_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 20,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         monitor: str = "val/loss",
         compile: bool = False,
         channels_last: bool = False,
         init_output_bias: bool = False,
     ) -> None:
         super().__init__()
+        # this and the subclasses' arguments, from their __init__ frames: the options every model shares
+        # are saved here once (encoder_out_dim follows from latent_dim: each model sets it)
+        self.save_hyperparameters(logger=False, ignore=[*FACTORIES, "encoder_out_dim"])
         self.compile_backbones, self.channels_last = compile, channels_last
         self.init_output_bias = init_output_bias
         self._compile_tried = False  # setup runs again for the test stage
@@ -139,6 +145,15 @@ class LatentVariableModel(L.LightningModule):
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
         """Mean image of p(x | z), ``(B, C, H, W)``."""
         return self.likelihood.mean(self.decoder(z))
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the prior, ``(n, latent_dim)`` float on the CPU, drawn from ``generator``: N(0, I)
+        here (an auto-encoder has no prior: its random-latent samples), the model's own prior in a VAE."""
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    def prior_name(self) -> str:
+        """What :meth:`sample_prior` draws from, for reports."""
+        return "N(0, I)"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mean reconstruction of ``x`` through the code of :meth:`encode_mean`."""

@@ -95,6 +95,13 @@ class GAN(L.LightningModule):
         """:meth:`decode_mean` of many codes: ``(N, C, H, W)`` float on the CPU."""
         return in_batches(self, self.decode_mean, z, batch_size)
 
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws of z ~ N(0, I), ``(n, latent_dim)`` on the CPU, as the VAEs' ``sample_prior``."""
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    def prior_name(self) -> str:
+        return "N(0, I)"
+
     def configure_optimizers(self):
         """Two optimizers, in the order ``training_step`` takes them: generator, discriminator."""
         return [self.optimizer_factory(params=net.parameters()) for net in (self.generator, self.discriminator)]

@@ -1,12 +1,13 @@
-"""Variational auto-encoder (Kingma & Welling, 2014) with β weight, MC samples and KL warm-up."""
+"""Variational auto-encoder (Kingma & Welling, 2014) with β weight, MC samples, KL warm-up and a choice of prior."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
-from vae.likelihoods import Likelihood
-from vae.losses import kl_standard_normal, negative_elbo
-from vae.models.base import FACTORIES, LatentVariableModel, ModuleFactory
+from vae.losses import kl_standard_normal, log_normal_diag, log_normal_mixture, log_standard_normal, negative_elbo
+from vae.models.base import LatentVariableModel, in_batches
+from vae.priors import VampPrior
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
@@ -23,51 +24,37 @@ class VAE(LatentVariableModel):
     """Gaussian-posterior VAE trained on the β-weighted negative ELBO (nats per image).
 
     Args:
-        encoder, decoder, likelihood, img_shape, optimizer, scheduler, monitor, compile, channels_last,
-            init_output_bias: see ``LatentVariableModel``.
         latent_dim: size of z.
         beta: weight of the KL term (β-VAE); 1 trains on the true ELBO.
         mc_samples: L, Monte-Carlo samples of z per image; the reconstruction term is their mean.
         kl_warmup_epochs: ramp the KL weight linearly from 0 to ``beta`` over this many
             training epochs (fractions allowed; 0 disables). Validation and test always use ``beta``.
+        prior: ``"standard"``, N(0, I), with the KL in closed form (and per latent dimension); or
+            ``"vamp"``, the VampPrior (``vae.priors.VampPrior``), with the KL estimated from the same
+            samples of z as the reconstruction, log q(z|x) - log p(z).
+        pseudo_inputs: K, the VampPrior's pseudo-inputs.
+        pseudo_inputs_init: how they start: ``"data"`` (training images) or ``"random"``.
+        **options: the options every model shares (backbones, likelihood, optimizer, ...): see
+            ``LatentVariableModel``.
     """
 
     scalar_terms = ("loss", "recon", "kl", "elbo")
     monitors = ("val/loss", "val/recon", "val/kl")  # not val/elbo: higher is better
-    logs_kl_per_dim = True
 
     def __init__(
         self,
-        encoder: ModuleFactory | None = None,
-        decoder: ModuleFactory | None = None,
-        likelihood: Likelihood | None = None,
-        img_shape: Sequence[int] = (1, 28, 28),
         latent_dim: int = 20,
         beta: float = 1.0,
         mc_samples: int = 1,
         kl_warmup_epochs: float = 0.0,
-        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
-        monitor: str = "val/loss",
-        compile: bool = False,
-        channels_last: bool = False,
-        init_output_bias: bool = False,
+        prior: str = "standard",
+        pseudo_inputs: int = 500,
+        pseudo_inputs_init: str = "data",
+        **options,
     ) -> None:
-        super().__init__(
-            encoder=encoder,
-            decoder=decoder,
-            likelihood=likelihood,
-            img_shape=img_shape,
-            latent_dim=latent_dim,
-            encoder_out_dim=2 * latent_dim,  # mu and logvar
-            optimizer=optimizer,
-            scheduler=scheduler,
-            monitor=monitor,
-            compile=compile,
-            channels_last=channels_last,
-            init_output_bias=init_output_bias,
-        )
-        self.save_hyperparameters(logger=False, ignore=FACTORIES)
+        self.logs_kl_per_dim = prior == "standard"  # a mixture prior's KL does not split by dimension
+        super().__init__(latent_dim=latent_dim, encoder_out_dim=2 * latent_dim, **options)  # mu and logvar
+        self.vamp = VampPrior(pseudo_inputs, self.img_shape, pseudo_inputs_init) if prior == "vamp" else None
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z | x): ``mu`` and ``logvar``, each ``(B, latent_dim)``."""
@@ -76,6 +63,53 @@ class VAE(LatentVariableModel):
 
     def encode_mean(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x)[0]
+
+    # --- the prior -----------------------------------------------------------------------------
+    def prior_log_density(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """log p(z) as a function of ``(..., D)`` codes, returning ``(...)``: the VampPrior's pseudo-inputs
+        are encoded once, here, for every code it is then given (differentiably: they train with it)."""
+        if self.vamp is None:
+            return log_standard_normal
+        inputs = self.vamp.inputs
+        if self.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        mu, logvar = self.encode(inputs)  # (K, D) each
+        return partial(log_normal_mixture, mu=mu.float(), logvar=logvar.float())
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the model's prior, ``(n, latent_dim)`` float on the CPU; from the VampPrior, a
+        pseudo-input picked uniformly, then z ~ q(z | u) (the same draws of ``generator``, the same codes
+        for the same weights)."""
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        if self.vamp is None:
+            return eps
+        component = torch.randint(len(self.vamp.inputs), (n,), generator=generator)
+        mu, logvar = in_batches(self, self.encode_posterior, self.vamp.inputs.detach(), 1000).chunk(2, dim=1)
+        return mu[component] + torch.exp(0.5 * logvar[component]) * eps
+
+    def encode_posterior(self, x: torch.Tensor) -> torch.Tensor:
+        """``mu`` and ``logvar`` side by side, ``(B, 2 * latent_dim)``, for :func:`in_batches`."""
+        return torch.cat(self.encode(x), dim=1)
+
+    def prior_name(self) -> str:
+        if self.vamp is None:
+            return "N(0, I)"
+        return f"the VampPrior ({len(self.vamp.inputs)} pseudo-inputs)"
+
+    def kl_divergence(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) of each image: in closed form per dimension under N(0, I), ``(B, D)``; under
+        the VampPrior its estimate from the samples ``z`` ``(L, B, D)``, the mean of log q(z|x) - log p(z), ``(B,)``."""
+        if self.vamp is None:
+            return kl_standard_normal(mu, logvar)
+        z, mu, logvar = z.float(), mu.float(), logvar.float()
+        return (log_normal_diag(z, mu, logvar) - self.prior_log_density()(z)).mean(0)
+
+    # --- training ------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.vamp is not None:  # a resumed run then loads the checkpoint's
+            self.vamp.start_from(self.trainer.datamodule)
+        super().setup(stage)
 
     def kl_weight(self) -> float:
         """β, ramped up linearly during the first ``kl_warmup_epochs`` of training."""
@@ -93,7 +127,8 @@ class VAE(LatentVariableModel):
         z = reparameterize(mu, logvar, n_samples)  # (L * B, D)
         x_rep = x.expand(n_samples, *x.shape).flatten(0, 1)  # (L * B, C, H, W)
         recon = self.likelihood.nll(self.decoder(z), x_rep).view(n_samples, -1).mean(0)  # (B,)
-        return negative_elbo(recon, kl_standard_normal(mu, logvar), self.kl_weight())
+        kl = self.kl_divergence(z.view(n_samples, *mu.shape), mu, logvar)
+        return negative_elbo(recon, kl, self.kl_weight())
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         terms = super().training_step(batch, batch_idx)

@@ -36,6 +36,7 @@ CORE = (
     "model.mc_samples",
     "model.k",
     "model.kl_warmup_epochs",
+    "model.prior",
     "backbone.hidden_dims",
     "backbone.channels",
     "backbone.strides",
