@@ -134,7 +134,7 @@ def _scheduler(cfg, choices):
 
 
 FACTORS: list[Factor] = [
-    _choice("model", ("vae", "iwae", "ae", "gan")),
+    _choice("model", ("vae", "iwae", "hvae", "ae", "gan")),
     Factor("sampling", ("own", "several_warmup"), _sampling, _read_sampling),
     Factor("prior", tuple(PRIOR_OPTIONS), lambda v, run: PRIOR_OPTIONS[v], _read_prior,
            ("model.prior=standard", "model.prior=vamp", "model.pseudo_inputs_init=data",
@@ -216,10 +216,13 @@ EXCLUDED: dict[str, str] = {
     **{f"backbone.activation={name}": "one nn.Module for another; each trains both backbones in "
        "tests/test_nets.py::test_every_activation_builds_both_backbones_and_trains_them"
        for name in ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")},
+    **{f"model.link_activation={name}": "one nn.Module for another between the HVAE's layers, as for "
+       "backbone.activation" for name in ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh")},
     **{f"experiment={name}": "a study of several runs; each runs at tiny size in "
        "tests/test_train.py::test_every_experiment_config_runs_a_tiny_fit" for name in (
         "ae_vs_vae_kingma", "beta_sweep", "latent_sweep_conv_mse", "linear_vs_conv_bce", "recipe_conv_vae",
-        "recipe_mlp_iwae", "recipe_mlp_vae", "recipe_mlp_vamp", "small_mlp_mse", "vae_vs_gan_mlp")},
+        "recipe_hvae", "recipe_hvae_vamp", "recipe_mlp_iwae", "recipe_mlp_vae", "recipe_mlp_vamp", "small_mlp_mse",
+        "vae_vs_gan_mlp")},
 }  # fmt: skip
 
 # Seconds a run of each kind takes in the suite (2-core CPU, measured with tests/test_matrix.py): an

@@ -90,6 +90,13 @@ class IWAESchema(VariationalSchema):
 
 
 @dataclass
+class HVAESchema(VAESchema):
+    z1_dim: int = MISSING
+    link_hidden_dims: list[int] = field(default_factory=list)
+    link_activation: str = field(default="tanh", metadata={"choices": tuple(ACTIVATIONS)})  # saved in checkpoints
+
+
+@dataclass
 class MLPSchema:
     hidden_dims: list[int] = field(default_factory=list)
     activation: Activation = MISSING
@@ -198,7 +205,7 @@ class EvaluationSchema:
 
 
 SCHEMAS = {
-    "model": {"vae": VAESchema, "iwae": IWAESchema, "ae": ModelSchema, "gan": GANSchema},
+    "model": {"vae": VAESchema, "iwae": IWAESchema, "hvae": HVAESchema, "ae": ModelSchema, "gan": GANSchema},
     "backbone": {"mlp": MLPSchema, "conv": ConvSchema},
     "likelihood": {"gaussian": GaussianSchema},
     "optimizer": {"adam": AdamSchema, "adamw": AdamSchema, "sgd": SGDSchema},

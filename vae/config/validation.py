@@ -19,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from vae.cluster.slurm import launched_on_slurm
 from vae.config.data_checks import dataset_problems
+from vae.nets.activations import ACTIVATIONS
 from vae.nets.conv import feature_shape
 from vae.priors import PRIORS, PSEUDO_INPUT_INITS
 from vae.runs import in_a_sweep
@@ -78,6 +79,9 @@ RANGES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("model.prior", lambda v: v in PRIORS, f"one of {', '.join(PRIORS)}"),
     ("model.pseudo_inputs", at_least(1), "a whole number of the VampPrior's pseudo-inputs >= 1"),
     ("model.pseudo_inputs_init", lambda v: v in PSEUDO_INPUT_INITS, f"one of {', '.join(PSEUDO_INPUT_INITS)}"),
+    ("model.z1_dim", at_least(1), "a whole number >= 1"),
+    ("model.link_hidden_dims", each(at_least(1)), "a list of layer sizes, each >= 1 ([] for no hidden layer)"),
+    ("model.link_activation", lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}"),
     ("model.label_smoothing", lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
     ("model.instance_noise", at_least(0, integer=False), "a noise level >= 0"),
     ("model.d_steps", at_least(1), "a whole number >= 1"),

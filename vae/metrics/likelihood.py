@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vae.losses import log_importance_weights, log_mean_exp
+from vae.losses import log_mean_exp
 
 if TYPE_CHECKING:  # a hint only: vae.metrics sits below vae.models
     from vae.models.vae import VAE
@@ -18,11 +18,13 @@ def iw_log_likelihood(model: "VAE", x: torch.Tensor, k: int, max_decodes: int = 
     The IWAE bound: a lower bound on log p(x) that rises towards it as ``k`` grows (k = 1 is
     the ELBO). The decoder's memory is what limits a forward pass, so each pass decodes at most
     ``max_decodes`` images (images x samples): memory does not grow with ``k`` or ``len(x)``.
-    All k·B noise draws are made first (k·B·D numbers, small beside the decodes), so the
-    estimate does not depend on the budget. The log-sum-exp over the k weights runs in float64.
+    All k·B noise draws are made first (``model.importance_noise``: k·B·D numbers, small beside the
+    decodes), so the estimate does not depend on the budget; the model weighs each block of them
+    (``model.log_weights``: one stochastic layer or two, with the model's prior). The log-sum-exp over
+    the k weights runs in float64.
 
     Args:
-        model: a VAE (its encoder, decoder, likelihood and prior).
+        model: a VAE (its encoder, decoder, likelihood and prior), or a hierarchical one.
         x: images ``(B, C, H, W)``.
         k: importance samples per image.
         max_decodes: images decoded per forward pass; below ``len(x)`` the images go a few at a time.
@@ -30,23 +32,16 @@ def iw_log_likelihood(model: "VAE", x: torch.Tensor, k: int, max_decodes: int = 
     Returns:
         ``(B,)`` float64, nats per image; -log p(x) is the NLL.
     """
-    mu, logvar = model.encode(x)  # (B, D) each
-    mu, logvar = mu.float(), logvar.float()
-    std = torch.exp(0.5 * logvar)
-    eps = torch.randn(k, *mu.shape, device=mu.device)  # (k, B, D): the IWAE's draws, in the same order
+    noise = model.importance_noise(k, len(x), x.device)  # each (k, B, ...)
     images = max(1, min(len(x), max_decodes))  # per forward pass
     samples = max(1, max_decodes // images)
     log_prior = model.prior_log_density()  # the VampPrior's pseudo-inputs encoded once for every sample
-    log_weights = torch.empty(k, len(x), dtype=torch.float64, device=mu.device)  # (k, B)
+    log_weights = torch.empty(k, len(x), dtype=torch.float64, device=x.device)  # (k, B)
     for i in range(0, len(x), images):
-        q_mu, q_logvar = mu[i : i + images], logvar[i : i + images]  # q(z | x) of these images
         for s in range(0, k, samples):
-            z = q_mu + std[i : i + images] * eps[s : s + samples, i : i + images]  # (n, b, D)
-            n, b = z.shape[:2]
-            x_rep = x[i : i + b].expand(n, b, *x.shape[1:]).flatten(0, 1)  # (n * b, C, H, W)
-            log_lik = -model.likelihood.nll(model.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, b)
-            weights = log_importance_weights(log_lik.double(), z, q_mu, q_logvar, log_prior(z.double()))
-            log_weights[s : s + n, i : i + b] = weights
+            block = [eps[s : s + samples, i : i + images] for eps in noise]  # (n, b, ...) each
+            n, b = block[0].shape[:2]
+            log_weights[s : s + n, i : i + b] = model.log_weights(x[i : i + b], block, log_prior)
     return log_mean_exp(log_weights)  # (B,)
 
 

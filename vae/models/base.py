@@ -84,6 +84,8 @@ class LatentVariableModel(L.LightningModule):
         init_output_bias: when training starts from scratch, set the decoder's output bias so that its
             mean image is the training images' mean (the data module's ``mean_image``): per pixel for
             an MLP, per channel for a conv. A run resumed from a checkpoint keeps the checkpoint's.
+        decoder_in_dim: the size of the code the decoder takes, where it is not z's (set by the subclass:
+            a hierarchical model decodes its lowest layer).
     """
 
     scalar_terms: tuple[str, ...] = ("loss", "recon")  # the entries of loss_terms logged at each stage
@@ -108,11 +110,12 @@ class LatentVariableModel(L.LightningModule):
         compile: bool = False,
         channels_last: bool = False,
         init_output_bias: bool = False,
+        decoder_in_dim: int | None = None,
     ) -> None:
         super().__init__()
         # this and the subclasses' arguments, from their __init__ frames: the options every model shares
-        # are saved here once (encoder_out_dim follows from latent_dim: each model sets it)
-        self.save_hyperparameters(logger=False, ignore=[*FACTORIES, "encoder_out_dim"])
+        # are saved here once (encoder_out_dim and decoder_in_dim follow from the latent sizes: each model sets them)
+        self.save_hyperparameters(logger=False, ignore=[*FACTORIES, "encoder_out_dim", "decoder_in_dim"])
         self.compile_backbones, self.channels_last = compile, channels_last
         self.init_output_bias = init_output_bias
         self._compile_tried = False  # setup runs again for the test stage
@@ -120,7 +123,7 @@ class LatentVariableModel(L.LightningModule):
         self.latent_dim = latent_dim
         self.monitor = monitor
         self.encoder = (encoder or MLPEncoder)(in_shape=self.img_shape, out_dim=encoder_out_dim)
-        self.decoder = (decoder or MLPDecoder)(latent_dim=latent_dim, out_shape=self.img_shape)
+        self.decoder = (decoder or MLPDecoder)(latent_dim=decoder_in_dim or latent_dim, out_shape=self.img_shape)
         self.likelihood = likelihood or Bernoulli()
         self.optimizer_factory = optimizer or partial(torch.optim.Adam, lr=1e-3)
         self.scheduler_factory = scheduler

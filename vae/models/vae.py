@@ -1,11 +1,18 @@
 """Variational auto-encoder (Kingma & Welling, 2014) with β weight, MC samples, KL warm-up and a choice of prior."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
 
-from vae.losses import kl_standard_normal, log_normal_diag, log_normal_mixture, log_standard_normal, negative_elbo
+from vae.losses import (
+    kl_standard_normal,
+    log_importance_weights,
+    log_normal_diag,
+    log_normal_mixture,
+    log_standard_normal,
+    negative_elbo,
+)
 from vae.models.base import LatentVariableModel, in_batches
 from vae.priors import VampPrior
 
@@ -40,6 +47,7 @@ class VAE(LatentVariableModel):
 
     scalar_terms = ("loss", "recon", "kl", "elbo")
     monitors = ("val/loss", "val/recon", "val/kl")  # not val/elbo: higher is better
+    kl_in_closed_form = True  # under N(0, I), per latent dimension
 
     def __init__(
         self,
@@ -52,8 +60,10 @@ class VAE(LatentVariableModel):
         pseudo_inputs_init: str = "data",
         **options,
     ) -> None:
-        self.logs_kl_per_dim = prior == "standard"  # a mixture prior's KL does not split by dimension
-        super().__init__(latent_dim=latent_dim, encoder_out_dim=2 * latent_dim, **options)  # mu and logvar
+        # a mixture prior's KL does not split by dimension, nor a hierarchical model's
+        self.logs_kl_per_dim = self.kl_in_closed_form and prior == "standard"
+        options.setdefault("encoder_out_dim", 2 * latent_dim)  # mu and logvar
+        super().__init__(latent_dim=latent_dim, **options)
         self.vamp = VampPrior(pseudo_inputs, self.img_shape, pseudo_inputs_init) if prior == "vamp" else None
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,6 +114,29 @@ class VAE(LatentVariableModel):
             return kl_standard_normal(mu, logvar)
         z, mu, logvar = z.float(), mu.float(), logvar.float()
         return (log_normal_diag(z, mu, logvar) - self.prior_log_density()(z)).mean(0)
+
+    # --- the importance-weighted estimate of log p(x) (vae.metrics.iw_log_likelihood) -----------
+    def importance_noise(self, k: int, n_images: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """The standard-normal draws of k samples of z for each of ``n_images`` images: ``((k, B, D),)``,
+        the IWAE's draws, in the same order."""
+        return (torch.randn(k, n_images, self.latent_dim, device=device),)
+
+    def log_weights(
+        self, x: torch.Tensor, noise: Sequence[torch.Tensor], log_prior: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """log p(x, z) - log q(z | x) of the samples z = mu + sigma * eps, ``noise`` = ``(eps,)`` ``(n, b, D)``
+        for the ``b`` images ``x``: ``(n, b)`` float64. ``log_prior``: :meth:`prior_log_density`."""
+        (eps,) = noise
+        mu, logvar = (t.float() for t in self.encode(x))  # (b, D) each
+        z = mu + torch.exp(0.5 * logvar) * eps  # (n, b, D)
+        log_lik = self.log_likelihood(x, z)
+        return log_importance_weights(log_lik.double(), z, mu, logvar, log_prior(z.double()))
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) of ``n`` samples of the code of each of the ``b`` images: ``z`` ``(n, b, ...)``, ``(n, b)``."""
+        n, b = z.shape[:2]
+        x_rep = x.expand(n, *x.shape).flatten(0, 1)  # (n * b, C, H, W)
+        return -self.likelihood.nll(self.decoder(z.flatten(0, 1).to(x.dtype)), x_rep).view(n, b)
 
     # --- training ------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:

@@ -19,6 +19,24 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class MLP(nn.Module):
+    """Maps vectors ``(..., in_dim)`` to ``(..., out_dim)`` through ``hidden_dims``: the links between the
+    stochastic layers of a hierarchical model.
+
+    Args:
+        in_dim, out_dim: sizes of the input and the output.
+        hidden_dims: hidden layer sizes, from the input side.
+        activation: name of the activation between layers.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dims: Sequence[int] = (), activation: str = "tanh") -> None:
+        super().__init__()
+        self.net = _mlp([in_dim, *hidden_dims, out_dim], activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class MLPEncoder(nn.Module):
     """Flattens an image and maps it to ``out_dim`` numbers.
 
