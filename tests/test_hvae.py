@@ -79,14 +79,17 @@ def test_the_iw_estimate_is_a_direct_sum_over_both_layers_samples(prior):
     torch.manual_seed(4)
     with torch.no_grad():
         eps1, eps2 = torch.randn(k, 5, Z1).double(), torch.randn(k, 5, Z2).double()  # the estimate's draws
-        net = {name: (lambda t, m=getattr(model, name): m(t.float()).double()) for name in ("encoder", "up", "down")}
-        mu1, logvar1 = net["encoder"](x).chunk(2, dim=-1)
+
+        def net(name: str, t: torch.Tensor) -> torch.Tensor:  # the model's networks, in float64 around them
+            return getattr(model, name)(t.float()).double()
+
+        mu1, logvar1 = net("encoder", x).chunk(2, dim=-1)
         q1 = Independent(Normal(mu1, torch.exp(0.5 * logvar1)), 1)
         z1 = mu1 + torch.exp(0.5 * logvar1) * eps1  # (k, B, Z1)
-        mu2, logvar2 = net["up"](z1).chunk(2, dim=-1)
+        mu2, logvar2 = net("up", z1).chunk(2, dim=-1)
         q2 = Independent(Normal(mu2, torch.exp(0.5 * logvar2)), 1)
         z2 = mu2 + torch.exp(0.5 * logvar2) * eps2
-        p_mu1, p_logvar1 = net["down"](z2).chunk(2, dim=-1)
+        p_mu1, p_logvar1 = net("down", z2).chunk(2, dim=-1)
         p1 = Independent(Normal(p_mu1, torch.exp(0.5 * p_logvar1)), 1)
         p2 = Independent(Normal(torch.zeros(Z2, dtype=torch.float64), 1.0), 1)
         if prior == "vamp":

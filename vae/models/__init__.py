@@ -1,4 +1,4 @@
-"""LightningModules: the VAE, the IWAE, the two-layer HVAE and the auto-encoder, sharing one base class, and the GAN baseline."""
+"""LightningModules: the VAE, IWAE, two-layer HVAE and auto-encoder on one base class, and the GAN baseline."""
 
 from vae.models.ae import AutoEncoder
 from vae.models.base import LatentVariableModel
