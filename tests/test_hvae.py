@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from vae.metrics import iw_log_likelihood
 from vae.models import HVAE, VAE
 from vae.training import train
 
+PROJECT = Path(__file__).resolve().parents[1]
 Z1, Z2 = 3, 2
 
 
@@ -130,3 +132,17 @@ def test_an_hvae_run_trains_draws_its_top_layer_and_is_evaluated(make_cfg, tmp_p
     assert not any("kl_per_dim" in tag for tag in tags["scalars"])  # a KL of two layers does not split by dimension
     (entry,) = json.loads((tmp_path / "checkpoints" / "eval.json").read_text()).values()
     assert math.isfinite(entry["test/nll"]) and len(entry["latent_variance"]) == 3  # the top layer's codes
+
+
+def docs_commands(page: str) -> list[list[str]]:
+    """The overrides of every ``python train.py ...`` line in the code blocks of a docs page."""
+    text = (PROJECT / "docs" / page).read_text()
+    blocks = text.split("```")[1::2]
+    lines = [line.split("#")[0].split() for block in blocks for line in block.splitlines()]
+    return [line[2:] for line in lines if line[:2] == ["python", "train.py"]]
+
+
+@pytest.mark.parametrize("overrides", docs_commands("models.md"), ids=" ".join)
+def test_the_commands_of_the_models_page_run(make_cfg, tmp_path, overrides):
+    train(make_cfg(*overrides, "model.pseudo_inputs=8"))  # the page's models at tiny size
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
