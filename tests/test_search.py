@@ -170,8 +170,9 @@ def test_a_sampler_kept_in_its_study_proposes_after_a_kill_what_it_would_have_un
 
 
 def documented_search_commands() -> list[list[str]]:
-    """Every ``python train.py -m hparams_search=...`` line of the README and the search configs' headers."""
-    texts = [(PROJECT / "README.md").read_text()]
+    """Every ``python train.py -m hparams_search=...`` line of the README, docs/sweeps.md and the search configs'
+    headers."""
+    texts = [(PROJECT / page).read_text() for page in ("README.md", "docs/sweeps.md")]
     texts += [path.read_text() for path in sorted((PROJECT / "conf" / "hparams_search").glob("*.yaml"))]
     commands = set()
     for text in texts:
