@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.idx import write_mnist
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
@@ -51,6 +53,44 @@ def kill_after_first_checkpoint(process: subprocess.Popen, run: Path, log: Path 
             return
         time.sleep(0.02)
     raise AssertionError("no checkpoint appeared")
+
+
+def killable_run(root: Path, n_train: int, n_test: int, val_size: int) -> list[str]:
+    """Overrides of a run on tiny files of its own under ``root`` (16-image batches, dynamic binarization:
+    noise that a resumed run must draw again exactly), for the tests that kill runs and continue them."""
+    write_mnist(root / "data", n_train=n_train, n_test=n_test)
+    return [
+        f"data.root={root / 'data'}",
+        "data.verify=header",
+        f"data.val_size={val_size}",
+        "data.batch_size=16",
+        "data.binarize=dynamic",  # noise from the generators: resuming must restore them
+        f"paths.root_dir={root}",
+    ]
+
+
+def kill_mid_run(overrides: list[str], run: Path, log: Path | None = None) -> None:
+    """``python train.py overrides`` into ``run``, killed (SIGKILL) while its second epoch trains."""
+    output = open(log, "w") if log else subprocess.DEVNULL  # a file, not a pipe: nothing reads it meanwhile
+    try:
+        process = start_train([*overrides, f"hydra.run.dir={run}"], stdout=output, stderr=subprocess.STDOUT)
+        kill_after_first_checkpoint(process, run, log)
+    finally:
+        if log:
+            output.close()
+    assert process.wait() == -9
+    assert json.loads((run / "metrics.json").read_text())["status"] == "running"  # what a kill leaves
+
+
+def continue_like(run: Path, unbroken: Path) -> str:
+    """``python train.py resume=run``: it restores the checkpoint and ends with the unbroken run's numbers, to
+    the last bit. Returns its output."""
+    resumed = start_train([f"resume={run}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    assert "Restoring states from the checkpoint" in output
+    assert results(run) == results(unbroken)
+    return output
 
 
 def results(run: Path) -> dict[str, float]:

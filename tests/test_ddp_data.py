@@ -11,9 +11,8 @@ import lightning as L
 import pytest
 import torch
 
-from tests.commands import kill_after_first_checkpoint, results, start_train
+from tests.commands import continue_like, kill_mid_run, killable_run, start_train
 from tests.conftest import TINY
-from tests.idx import write_mnist
 from vae.data import ImageDataModule
 
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.every_n_epochs=0"]
@@ -75,17 +74,11 @@ def unbroken_ddp(tmp_path_factory) -> tuple[list[str], Path]:
     """A 4-epoch DDP run never interrupted (its overrides and folder): what every stopped one must end like."""
     root = tmp_path_factory.mktemp("ddp")
     # 101 validation and 101 test images: uneven evaluation shards, as in the real 5,000 over 3 ranks
-    write_mnist(root / "data", n_train=2101, n_test=101)
     overrides = [
         *DDP,
-        f"data.root={root / 'data'}",
-        "data.verify=header",
-        "data.val_size=101",
-        "data.batch_size=16",
-        "data.binarize=dynamic",  # noise from each rank's generator: resuming must restore both
-        "trainer.max_epochs=4",  # 63 batches an epoch on each rank
-        f"paths.root_dir={root}",
-    ]
+        *killable_run(root, n_train=2101, n_test=101, val_size=101),
+        "trainer.max_epochs=4",
+    ]  # 63 batches an epoch a rank
     unbroken = root / "unbroken"
     finished(start_train([*overrides, f"hydra.run.dir={unbroken}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     return overrides, unbroken
@@ -97,21 +90,8 @@ def test_killed_ddp_run_resumes_every_rank_s_noise_and_ends_like_an_unbroken_one
     saved = torch.load(unbroken / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["RNGState"]
     assert len(saved["ranks"]) == 2 and not torch.equal(saved["ranks"][0]["torch"], saved["ranks"][1]["torch"])
 
-    killed, log = tmp_path / "killed", tmp_path / "killed.log"  # a file, not a pipe: nothing reads it meanwhile
-    with open(log, "w") as output:
-        process = start_train([*overrides, f"hydra.run.dir={killed}"], stdout=output, stderr=subprocess.STDOUT)
-        kill_after_first_checkpoint(process, killed, log)
-    assert process.wait() == -9
-    assert json.loads((killed / "metrics.json").read_text())["status"] == "running"  # what a kill leaves
-    continue_like(killed, unbroken)
-
-
-def continue_like(run: Path, unbroken: Path) -> None:
-    resumed = start_train([f"resume={run}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, output[-3000:]
-    assert "Restoring states from the checkpoint" in output
-    assert results(run) == results(unbroken)  # the same numbers, to the last bit
+    kill_mid_run(overrides, tmp_path / "killed", tmp_path / "killed.log")
+    continue_like(tmp_path / "killed", unbroken)
 
 
 def group_members(pgid: int) -> set[int]:

@@ -11,9 +11,8 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from tests.commands import PROJECT, kill_after_first_checkpoint, results, start_train
+from tests.commands import PROJECT, continue_like, kill_mid_run, killable_run, results
 from tests.conftest import compose_train
-from tests.idx import write_mnist
 from tests.tensorboard_events import load_events
 from vae.runs.resume import resume_arguments
 from vae.training import train
@@ -25,34 +24,19 @@ def train_command(args: list[str]) -> list[str]:
 
 @pytest.mark.slow
 def test_killed_run_resumes_in_its_folder_and_ends_like_an_unbroken_one(tmp_path):
-    write_mnist(tmp_path / "data", n_train=3000, n_test=100)
     overrides = [
-        f"data.root={tmp_path / 'data'}",
-        "data.verify=header",
-        "data.val_size=100",
-        "data.batch_size=16",
-        "data.binarize=dynamic",  # noise from the global generator: resuming must restore it
+        *killable_run(tmp_path, n_train=3000, n_test=100, val_size=100),
         "callbacks.draw_in_background=true",  # a kill may leave the epoch's pictures unwritten: drawn again
         "trainer.max_epochs=5",
         "trainer.accelerator=cpu",
-        f"paths.root_dir={tmp_path}",
     ]
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
     subprocess.run(
         train_command([*overrides, f"hydra.run.dir={unbroken}"]), cwd=PROJECT, check=True, capture_output=True
     )
-
-    process = start_train([*overrides, f"hydra.run.dir={killed}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kill_after_first_checkpoint(process, killed)
-    assert process.wait() == -9
-    assert json.loads((killed / "metrics.json").read_text())["status"] == "running"  # what a kill leaves
+    kill_mid_run(overrides, killed)
     original_record = (killed / ".hydra" / "overrides.yaml").read_text()
-
-    resumed = subprocess.run(train_command([f"resume={killed}"]), cwd=PROJECT, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Restoring states from the checkpoint" in resumed.stdout + resumed.stderr
-
-    assert results(killed) == results(unbroken)  # the same numbers, to the last bit
+    continue_like(killed, unbroken)
     assert (killed / ".hydra" / "overrides.yaml").read_text() == original_record
     assert (killed / ".hydra" / "resumed" / "overrides.yaml").is_file()
     # one TensorBoard run, its curves continued: what the killed run logged past the checkpoint is purged
