@@ -4,11 +4,10 @@ import torch
 from omegaconf import DictConfig
 
 from vae.evaluation.data import whole
-from vae.metrics.classifier import classifier_card, classifier_weights
+from vae.metrics.classifier import at_classifier_size, classifier_card, classifier_weights
 from vae.metrics.latent import active_units, kl_per_dimension, knn_accuracy, perturbed_codes, silhouette
 from vae.metrics.samples import class_histogram, frechet_distance, inception_score, label_accuracy, predict
 from vae.models import VAE, LatentVariableModel
-from vae.models.classifier import at_classifier_size
 
 
 def latent_metrics(model: LatentVariableModel, served, x, labels, evaluation: DictConfig) -> dict:

@@ -1,5 +1,5 @@
 """The reference classifiers shipped with the project, one per dataset, loaded only if their checksum and
-dataset hold."""
+dataset hold; the image size they read."""
 
 import hashlib
 import json
@@ -8,10 +8,17 @@ from pathlib import Path
 
 import torch
 
+from vae.data.tensors import resize
 from vae.nets.classifier import ImageClassifier
 
+CLASSIFIER_SIZE = 28  # the reference classifiers read the datasets' own 28x28 images
 ASSETS = Path(__file__).parent / "assets"
 WEIGHTS = ASSETS / "mnist_classifier.pt"  # MNIST's; each card (.json beside) says its dataset, accuracy, command
+
+
+def at_classifier_size(images: torch.Tensor) -> torch.Tensor:
+    """``images`` ``(B, C, H, W)`` resized to the reference classifier's 28x28 (bilinear, antialiased)."""
+    return resize(images, CLASSIFIER_SIZE)
 
 
 class ClassifierChecksumError(RuntimeError):

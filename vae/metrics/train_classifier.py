@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from vae.data import ImageDataModule
 from vae.data.datasets import dataset_spec
 from vae.metrics.classifier import classifier_weights, sha256
-from vae.models.classifier import ClassifierModule
+from vae.metrics.classifier_module import ClassifierModule
 from vae.utils.hardware import describe_hardware
 
 

@@ -8,10 +8,9 @@ import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from vae.losses import discriminator_loss, generator_loss
-from vae.metrics.classifier import reference_classifier
+from vae.metrics.classifier import at_classifier_size, reference_classifier
 from vae.metrics.samples import Features
 from vae.models.base import FACTORIES, ModuleFactory, in_batches
-from vae.models.classifier import at_classifier_size
 from vae.nets import MLPDecoder, MLPEncoder
 
 

@@ -1,19 +1,12 @@
-"""The reference classifier: the image size it takes, and its training with the project's data module."""
+"""The reference classifier's training: a LightningModule around :class:`ImageClassifier` (run by
+``python -m vae.metrics.train_classifier``)."""
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from vae.data.tensors import resize
 from vae.nets.classifier import ImageClassifier
-
-CLASSIFIER_SIZE = 28  # the reference classifiers read the datasets' own 28x28 images
-
-
-def at_classifier_size(images: torch.Tensor) -> torch.Tensor:
-    """``images`` ``(B, C, H, W)`` resized to the reference classifier's 28x28 (bilinear, antialiased)."""
-    return resize(images, CLASSIFIER_SIZE)
 
 
 class ClassifierModule(L.LightningModule):
