@@ -187,6 +187,7 @@ EXCLUDED: dict[str, str] = {
     "model.compile": "torch.compile builds C++ for several seconds a model on this CPU; compiled and eager runs give "
     "the same numbers in tests/test_speed_options.py",
     "paths=default": "where files go, not what runs",
+    "model/parts=networks": "a part of every model config but the GAN's, not an option of its own",
     "callbacks=default": "every run has it",
     **{f"callbacks={part}": "a part of callbacks=default, which every run has" for part in (
         "early_stopping", "epoch_timer", "model_checkpoint", "model_summary", "progress_bar", "rng_state",
