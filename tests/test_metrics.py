@@ -23,15 +23,17 @@ class Linear(nn.Module):
         return self.net(x)
 
 
-def linear_gaussian_vae(variance: float = 0.3) -> VAE:
-    """x = W z + b + noise, z ~ N(0, I): log p(x) = log N(x; b, W W^T + variance * I), in closed form."""
+def linear_gaussian_vae(variance: float = 0.3, cls=VAE, **options) -> VAE:
+    """x = W z + b + noise, z ~ N(0, I): log p(x) = log N(x; b, W W^T + variance * I), in closed form
+    (``options``: more of the model's, such as its prior)."""
     torch.manual_seed(0)
-    return VAE(
+    return cls(
         encoder=lambda in_shape, out_dim: Linear(math.prod(in_shape), (out_dim,)),
         decoder=lambda latent_dim, out_shape: Linear(latent_dim, tuple(out_shape)),
         likelihood=Gaussian(variance=variance),
         img_shape=(1, 2, 3),
         latent_dim=2,
+        **options,
     ).eval()
 
 

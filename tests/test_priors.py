@@ -9,8 +9,7 @@ from omegaconf import OmegaConf
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from tests.tensorboard_events import load_events
-from tests.test_metrics import Linear
-from vae.likelihoods import Gaussian
+from tests.test_metrics import linear_gaussian_vae
 from vae.losses import kl_standard_normal, log_normal_mixture, log_standard_normal
 from vae.metrics import iw_log_likelihood
 from vae.models import IWAE, VAE
@@ -28,17 +27,7 @@ def mixture(mu: torch.Tensor, logvar: torch.Tensor) -> MixtureSameFamily:
 
 def linear_vamp(pseudo_inputs: int, cls=VAE, prior: str = "vamp", **options) -> VAE:
     """A linear Gaussian VAE on 6-pixel images with a VampPrior: log p(x) is a mixture of Gaussians."""
-    torch.manual_seed(0)
-    return cls(
-        encoder=lambda in_shape, out_dim: Linear(math.prod(in_shape), (out_dim,)),
-        decoder=lambda latent_dim, out_shape: Linear(latent_dim, tuple(out_shape)),
-        likelihood=Gaussian(variance=VARIANCE),
-        img_shape=(1, 2, 3),
-        latent_dim=2,
-        prior=prior,
-        pseudo_inputs=pseudo_inputs,
-        **options,
-    ).eval()
+    return linear_gaussian_vae(VARIANCE, cls, prior=prior, pseudo_inputs=pseudo_inputs, **options)
 
 
 def components(model: VAE) -> tuple[torch.Tensor, torch.Tensor]:
