@@ -1,18 +1,27 @@
 """Importance-weighted estimate of log p(x) (Burda, Grosse & Salakhutdinov, 2016)."""
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import torch
 
 from vae.losses import log_mean_exp
 
-if TYPE_CHECKING:  # a hint only: vae.metrics sits below vae.models
-    from vae.models.vae import VAE
+
+class ImportanceSampled(Protocol):
+    """What the estimate asks of a model (``vae.models.VAE`` and its subclasses have it): named here, so
+    that vae.metrics needs nothing from vae.models, which sits above it."""
+
+    def importance_noise(self, k: int, n_images: int, device: torch.device) -> tuple[torch.Tensor, ...]: ...
+
+    def prior_log_density(self) -> Callable[[torch.Tensor], torch.Tensor]: ...
+
+    def log_weights(self, x: torch.Tensor, noise: Sequence[torch.Tensor], log_prior: Callable) -> torch.Tensor: ...
 
 
 @torch.no_grad()
-def iw_log_likelihood(model: "VAE", x: torch.Tensor, k: int, max_decodes: int = 10_000) -> torch.Tensor:
+def iw_log_likelihood(model: ImportanceSampled, x: torch.Tensor, k: int, max_decodes: int = 10_000) -> torch.Tensor:
     """log p(x) ≈ log (1/k) Σ_i p(x, z_i) / q(z_i | x) with z_i ~ q(z | x), per image.
 
     The IWAE bound: a lower bound on log p(x) that rises towards it as ``k`` grows (k = 1 is
