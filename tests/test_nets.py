@@ -1,10 +1,12 @@
 """Backbone output shapes for several latent dims and image sizes, both architectures."""
 
+from copy import deepcopy
+
 import pytest
 import torch
 
 from vae.nets import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from vae.nets.activations import ACTIVATIONS, make_activation
+from vae.nets.activations import ACTIVATIONS, IN_PLACE, make_activation
 from vae.nets.conv import feature_shape
 
 SHAPES = [(1, 28, 28), (1, 32, 32), (3, 17, 23)]
@@ -76,3 +78,30 @@ def test_every_activation_builds_both_backbones_and_trains_them(arch, activation
     out = decoder(encoder(torch.rand(3, 1, 28, 28))[:, :2])
     out.square().mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in encoder.parameters())
+
+
+@pytest.mark.parametrize("activation", IN_PLACE)
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_in_place_activations_change_no_number(arch, activation):
+    """The backbones' activations overwrite their inputs: outputs and gradients equal those of the same nets
+    with the activations out of place, and the images fed in are left as they were."""
+    encoder_cls, decoder_cls = (MLPEncoder, MLPDecoder) if arch == "mlp" else (ConvEncoder, ConvDecoder)
+    torch.manual_seed(0)
+    nets = torch.nn.Sequential(
+        encoder_cls(in_shape=(1, 28, 28), out_dim=4, activation=activation),
+        decoder_cls(latent_dim=4, out_shape=(1, 28, 28), activation=activation),
+    )
+    copy = deepcopy(nets)
+    switched = [m for m in copy.modules() if isinstance(m, ACTIVATIONS[activation])]
+    assert switched and all(m.inplace for m in switched)
+    for m in switched:
+        m.inplace = False
+    x = torch.randn(3, 1, 28, 28)
+    x_before = x.clone()
+    outputs = [net(x) for net in (nets, copy)]
+    for out in outputs:
+        out.square().mean().backward()
+    assert torch.equal(x, x_before)
+    assert torch.equal(*outputs)
+    for p, q in zip(nets.parameters(), copy.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)
