@@ -68,6 +68,16 @@ def test_the_mixture_density_equals_a_direct_mixture_and_does_not_depend_on_its_
     )
 
 
+def test_in_float64_the_expanded_square_gives_the_direct_mixture_also_for_narrow_and_far_components():
+    # the likelihood estimate's path: matrix products in float64, against torch.distributions' direct sums
+    torch.manual_seed(0)
+    mu, logvar = 3 * torch.randn(50, 8, dtype=torch.float64), torch.linspace(-12, 3, 50 * 8).view(50, 8).double()
+    z = torch.cat([torch.randn(30, 8, dtype=torch.float64), mu[:5] + 1e-3, torch.full((2, 8), 40.0).double()])
+    direct = mixture(mu, logvar).log_prob(z)
+    torch.testing.assert_close(log_normal_mixture(z, mu, logvar), direct, rtol=1e-12, atol=1e-8)
+    torch.testing.assert_close(log_normal_mixture(z, mu, logvar, max_elements=60), direct, rtol=1e-12, atol=1e-8)
+
+
 def test_the_model_s_prior_is_the_mixture_of_its_encoder_s_posteriors_at_the_pseudo_inputs():
     model = linear_vamp(pseudo_inputs=4)
     z = torch.randn(10, 2)
