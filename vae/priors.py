@@ -1,11 +1,26 @@
-"""The prior p(z) beyond N(0, I): the VampPrior (Tomczak & Welling, 2018), a mixture of the encoder's
-posteriors at learned pseudo-inputs."""
+"""The prior p(z): N(0, I), drawn from by every model by default (:class:`StandardNormalPrior`), and the
+VampPrior (Tomczak & Welling, 2018), a mixture of the encoder's posteriors at learned pseudo-inputs."""
 
 import torch
 from torch import nn
 
 PRIORS = ("standard", "vamp")  # model.prior: N(0, I), or the VampPrior
 PSEUDO_INPUT_INITS = ("data", "random")  # model.pseudo_inputs_init
+
+
+class StandardNormalPrior:
+    """The codes of a model with ``latent_dim`` drawn from N(0, I): what a GAN's generator and an auto-encoder's
+    random-latent samples take, and a VAE's prior unless it has the VampPrior (which overrides both)."""
+
+    latent_dim: int
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes from the prior, ``(n, latent_dim)`` float on the CPU, drawn from ``generator``."""
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    def prior_name(self) -> str:
+        """What :meth:`sample_prior` draws from, for reports."""
+        return "N(0, I)"
 
 
 class VampPrior(nn.Module):

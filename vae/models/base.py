@@ -11,6 +11,7 @@ from torchmetrics import Metric
 from vae.likelihoods import Bernoulli, Likelihood
 from vae.models.compile import compile_modules
 from vae.nets import MLPDecoder, MLPEncoder
+from vae.priors import StandardNormalPrior
 
 ModuleFactory = Callable[..., nn.Module]
 # Constructor arguments that are objects, not data: kept out of the saved hyperparameters so
@@ -51,7 +52,7 @@ class ImageMean(Metric):
         return (self.total.double() / self.images).float()
 
 
-class LatentVariableModel(L.LightningModule):
+class LatentVariableModel(StandardNormalPrior, L.LightningModule):
     """Base LightningModule: an encoder, a decoder and a likelihood, trained by ``loss_terms``.
 
     Subclasses define ``loss_terms(x)`` (a dict with a differentiable ``loss`` and detached
@@ -148,15 +149,6 @@ class LatentVariableModel(L.LightningModule):
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
         """Mean image of p(x | z), ``(B, C, H, W)``."""
         return self.likelihood.mean(self.decoder(z))
-
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` codes from the prior, ``(n, latent_dim)`` float on the CPU, drawn from ``generator``: N(0, I)
-        here (an auto-encoder has no prior: its random-latent samples), the model's own prior in a VAE."""
-        return torch.randn(n, self.latent_dim, generator=generator)
-
-    def prior_name(self) -> str:
-        """What :meth:`sample_prior` draws from, for reports."""
-        return "N(0, I)"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mean reconstruction of ``x`` through the code of :meth:`encode_mean`."""

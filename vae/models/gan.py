@@ -12,6 +12,7 @@ from vae.metrics.classifier import at_classifier_size, reference_classifier
 from vae.metrics.samples import Features
 from vae.models.base import FACTORIES, ModuleFactory, in_batches
 from vae.nets import MLPDecoder, MLPEncoder
+from vae.priors import StandardNormalPrior
 
 
 def fid_noise(n: int, latent_dim: int, batch_idx: int, rank: int) -> torch.Tensor:
@@ -25,7 +26,7 @@ def fid_noise(n: int, latent_dim: int, batch_idx: int, rank: int) -> torch.Tenso
     return torch.randn(n, latent_dim, generator=seed)
 
 
-class GAN(L.LightningModule):
+class GAN(StandardNormalPrior, L.LightningModule):
     """Generator: the backbone's decoder, z ~ N(0, I) to pixel logits, then a sigmoid (pixels in [0, 1]).
     Discriminator: the backbone's encoder with one output, the logit of "real".
 
@@ -93,13 +94,6 @@ class GAN(L.LightningModule):
     def decode_all(self, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """:meth:`decode_mean` of many codes: ``(N, C, H, W)`` float on the CPU."""
         return in_batches(self, self.decode_mean, z, batch_size)
-
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` draws of z ~ N(0, I), ``(n, latent_dim)`` on the CPU, as the VAEs' ``sample_prior``."""
-        return torch.randn(n, self.latent_dim, generator=generator)
-
-    def prior_name(self) -> str:
-        return "N(0, I)"
 
     def configure_optimizers(self):
         """Two optimizers, in the order ``training_step`` takes them: generator, discriminator."""
