@@ -12,10 +12,10 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --upgrade pip
-	$(PYTHON) -m pip install -e ".[dev,mlflow]"
+	$(PYTHON) -m pip install -e ".[dev,mlflow,wandb]"
 	touch $@
 
-install: $(VENV)/.installed ## create .venv and install the package with its dev and mlflow extras
+install: $(VENV)/.installed ## create .venv and install the package with its dev, mlflow and wandb extras
 
 train: install ## train the default VAE; more overrides with ARGS="model=ae backbone=conv"
 	$(PYTHON) train.py $(ARGS)

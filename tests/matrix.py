@@ -174,7 +174,7 @@ FACTORS: list[Factor] = [
            ("optimizer=adam", "optimizer=adamw", "optimizer=sgd")),
     Factor("scheduler", ("none", "plateau", "cosine"), lambda v, run: [] if v == "none" else [f"scheduler={v}"],
            _scheduler, ("scheduler=plateau", "scheduler=cosine")),
-    _choice("logger", ("tensorboard", "csv", "mlflow", "many")),
+    _choice("logger", ("tensorboard", "csv", "mlflow", "wandb", "many")),
     Factor("test", (True, False), lambda v, run: [f"test={str(v).lower()}"], _value("test"), ("test",)),
     _switch("trainer.deterministic"),
 ]  # fmt: skip
@@ -213,6 +213,9 @@ EXCLUDED: dict[str, str] = {
     "callbacks.model_checkpoint.auto_insert_metric_name": "Lightning's file naming, fixed (epoch_NNN.ckpt)",
     "logger.mlflow.log_model": "Lightning's upload of checkpoints to MLflow; the project keeps them in the run folder",
     "logger.tensorboard.default_hp_metric": "fixed off: train.py writes the HPARAMS entry itself",
+    "logger.wandb.log_model": "Lightning's upload of checkpoints to W&B; the project keeps them in the run folder",
+    "logger.wandb.offline": "false logs online, which needs a W&B account and the network; this project's machines "
+    "have neither",
     "trainer.enable_model_summary": "fixed off: the callbacks group has the project's own summary",
     **{f"backbone.activation={name}": "one nn.Module for another; each trains both backbones in "
        "tests/test_nets.py::test_every_activation_builds_both_backbones_and_trains_them"

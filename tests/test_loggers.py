@@ -24,6 +24,7 @@ from vae.utils.hparams import HEADLINE
 mlflow = pytest.importorskip("mlflow")  # the [mlflow] extra; make install and CI install it
 
 BATCHES = 3  # training batches per epoch (TINY)
+EVALUATED = ["evaluation.metrics=cheap", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
 
 
 def run_in(folder: Path, mnist_root: Path, *overrides: str) -> None:
@@ -38,10 +39,10 @@ def run_in(folder: Path, mnist_root: Path, *overrides: str) -> None:
 
 @pytest.fixture(scope="module")
 def continued(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
-    """A run of 1 epoch, continued in its folder to 2 from its last checkpoint."""
+    """A run of 1 epoch, continued in its folder to 2 from its last checkpoint, then evaluated."""
     folder = tmp_path_factory.mktemp("run")
     run_in(folder, mnist_root)
-    run_in(folder, mnist_root, "trainer.max_epochs=2", "ckpt_path=last")
+    run_in(folder, mnist_root, "trainer.max_epochs=2", "ckpt_path=last", *EVALUATED)
     return folder
 
 
@@ -97,6 +98,8 @@ def test_the_csv_keeps_the_first_process_s_rows_and_continues_them(continued):
     tests = [row for row in rows if row.get("test/loss")]
     assert len(tests) == 1 and int(tests[0]["step"]) == 2 * BATCHES  # the continued run's test only
     assert float(tests[0]["test/loss"]) > 0
+    (evaluated,) = [row for row in rows if row.get("samples/fid")]  # at the best checkpoint's step
+    assert int(evaluated["step"]) in (BATCHES, 2 * BATCHES) and float(evaluated["test/knn_accuracy"]) >= 0
 
 
 def test_mlflow_holds_one_run_with_the_params_metrics_and_pictures(continued):
@@ -106,11 +109,15 @@ def test_mlflow_holds_one_run_with_the_params_metrics_and_pictures(continued):
     assert run.data.tags["run_folder"] == str(continued)
     assert run.data.params["model"] == "vae" and run.data.params["model.latent_dim"] == "20"
     assert run.data.params["trainer.max_epochs"] == "1"  # MLflow keeps a run's parameters as first logged
-    assert {"val/loss", "val/elbo", "test/loss", "train/loss"} <= set(run.data.metrics)
+    assert {"val/loss", "val/elbo", "test/loss", "train/loss", "samples/fid", "test/knn_accuracy"} <= set(
+        run.data.metrics
+    )  # the evaluation's values too
     history = client.get_metric_history(run.info.run_id, "val/loss")
     assert sorted({m.step for m in history}) == [BATCHES - 1, 2 * BATCHES - 1]
     pictures = {f.path for f in client.list_artifacts(run.info.run_id, "images/reconstructions")}
     assert pictures == {"images/reconstructions/epoch_000.png", "images/reconstructions/epoch_001.png"}
+    evaluated = {f.path for f in client.list_artifacts(run.info.run_id, "images/eval")}
+    assert {"images/eval/confusion.png", "images/eval/class_histogram.png"} <= evaluated
 
 
 def test_a_list_of_loggers_builds_each_of_them(make_cfg):

@@ -112,14 +112,21 @@ def test_docs_list_every_bad_input_tried():
     assert len(BAD_INPUTS) >= 25
 
 
-def test_a_logger_whose_extra_is_not_installed_is_refused_before_anything_starts(mnist_root, tmp_path, monkeypatch):
-    cfg = compose_train(["logger=many"], tmp_path, mnist_root)
+@pytest.mark.parametrize(
+    "logger, package, problem",
+    [
+        ("many", "mlflow", 'logger: MLflow (logger=mlflow or many) needs its extra: pip install -e ".[mlflow]"'),
+        ("[tensorboard,wandb]", "wandb", 'logger: W&B (logger=wandb) needs its extra: pip install -e ".[wandb]"'),
+    ],
+)
+def test_a_logger_whose_extra_is_not_installed_is_refused_before_anything_starts(
+    mnist_root, tmp_path, monkeypatch, logger, package, problem
+):
+    cfg = compose_train([f"logger={logger}"], tmp_path, mnist_root)
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real_find_spec(name, *a)
+        importlib.util, "find_spec", lambda name, *a: None if name == package else real_find_spec(name, *a)
     )
     with pytest.raises(ConfigError) as error:
         validate(cfg)
-    assert error.value.problems == [
-        'logger: MLflow (logger=mlflow or many) needs its extra: pip install -e ".[mlflow]"'
-    ]
+    assert error.value.problems == [problem]

@@ -18,7 +18,7 @@ from vae.runs.run import Run
 from vae.utils import flat_hyperparameters, instantiate_group, log_hyperparameters
 from vae.utils.charts import log_chart_layout
 from vae.utils.hardware import cuda_checks_without_nvml
-from vae.utils.loggers import prepare_loggers
+from vae.utils.loggers import log_evaluation, prepare_loggers
 
 log = logging.getLogger(__name__)
 
@@ -90,5 +90,8 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.evaluation.metrics != "none" and run.best_checkpoint and trainer.is_global_zero:
             device = trainer.strategy.root_device
             results = evaluate_checkpoint(Path(run.best_checkpoint), cfg.evaluation, device, run_cfg=cfg)
-            metrics |= {name: results[name] for name in SCALARS if results.get(name) is not None}
+            scalars = {name: results[name] for name in SCALARS if results.get(name) is not None}
+            figures = {f"eval/{png.stem}": png for png in sorted((run.folder / "images" / "eval").glob("*.png"))}
+            log_evaluation(trainer.loggers, scalars, figures, results["step"])
+            metrics |= scalars
         return run.finish(COMPLETED, metrics)

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import Dataset
 
 from vae.callbacks.drawing import PictureWriter, grid_png, write_png
-from vae.utils.loggers import artifact_stores
+from vae.utils.loggers import picture_stores
 from vae.utils.steps import batches_stepped
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,8 @@ class VisualCallback(L.Callback):
 
     def _destination(self, trainer: L.Trainer, tag: str) -> tuple:
         """Where a picture goes, as ``write_png`` takes it: its PNG, the TensorBoard writers, its tag and
-        step, and the MLflow runs."""
-        path, stores = self._png_path(trainer, tag), artifact_stores(trainer.loggers)
+        step, and the other loggers' stores (MLflow, W&B)."""
+        path, stores = self._png_path(trainer, tag), picture_stores(trainer.loggers)
         return path, self._tensorboards(trainer), tag, self.step, stores
 
 

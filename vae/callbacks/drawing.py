@@ -47,7 +47,7 @@ def figure_png(figure: Figure) -> bytes:
 def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int, stores: list = ()) -> None:
     """The same PNG bytes, as an image summary, to every TensorBoard writer and then to ``path``: a PNG on
     disk means its event is in the event file (a resumed run draws again what has no PNG). Then the file
-    to every ``(client, run_id)`` of ``stores`` (MLflow) as the artifact ``images/<folder>/<name>``."""
+    to every store of ``stores`` (``vae.utils.loggers.picture_stores``: MLflow runs, W&B runs)."""
     if tensorboards:
         with Image.open(io.BytesIO(png)) as image:
             width, height = image.size
@@ -58,8 +58,8 @@ def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int, s
             tensorboard._get_file_writer().add_summary(summary, global_step=step)
             tensorboard.flush()
     path.write_bytes(png)
-    for client, run_id in stores:
-        client.log_artifact(run_id, str(path), f"images/{path.parent.name}")
+    for store in stores:
+        store(path, tag, step)
 
 
 class PictureWriter:

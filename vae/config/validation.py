@@ -256,10 +256,13 @@ def _checkpoint_problems(cfg: DictConfig) -> list[str]:
 def _logger_problems(cfg: DictConfig) -> list[str]:
     """A logger whose package is an optional extra that is not installed."""
     loggers = cfg.get("logger") or {}
-    uses_mlflow = any(
-        isinstance(entry, DictConfig) and str(entry.get("_target_", "")).endswith("MLFlowLogger")
-        for entry in loggers.values()
-    )
-    if uses_mlflow and importlib.util.find_spec("mlflow") is None:
-        return ['logger: MLflow (logger=mlflow or many) needs its extra: pip install -e ".[mlflow]"']
-    return []
+    targets = [str(entry.get("_target_", "")) for entry in loggers.values() if isinstance(entry, DictConfig)]
+    extras = {
+        "MLFlowLogger": ("mlflow", "MLflow (logger=mlflow or many)"),
+        "WandbLogger": ("wandb", "W&B (logger=wandb)"),
+    }
+    return [
+        f'logger: {name} needs its extra: pip install -e ".[{package}]"'
+        for logger, (package, name) in extras.items()
+        if any(target.endswith(logger) for target in targets) and importlib.util.find_spec(package) is None
+    ]

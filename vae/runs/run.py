@@ -28,6 +28,7 @@ from vae.runs.lock import FolderIsLive, FolderLock
 from vae.runs.outcome import best_scores, checkpoints, final_metrics, load_checkpoint
 from vae.runs.pruning import trial_pruning
 from vae.runs.record import COMPLETED, FAILED, INTERRUPTED, RUNNING, read_record, write_record
+from vae.utils.loggers import finish_runs
 from vae.utils.steps import checkpoint_step
 
 log = logging.getLogger("vae.training")
@@ -73,6 +74,8 @@ class Run:
             if kind is not None and issubclass(kind, Exception):
                 self._record_failed(err)
         finally:
+            if self.trainer is not None:
+                finish_runs(self.trainer.loggers, failed=kind is not None)
             if self.lock is not None:
                 self.lock.release()
             self.sigterm.restore()

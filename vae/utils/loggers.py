@@ -1,14 +1,18 @@
-"""The loggers besides TensorBoard: a CSV file and an MLflow run that a resumed run continues (not new
-ones), MLflow's local store made safely by parallel jobs, and where pictures go as artifacts."""
+"""The loggers besides TensorBoard: a CSV file and an MLflow or W&B run that a resumed run continues (not
+new ones), MLflow's local store made safely by parallel jobs, a W&B run grouped with its sweep, and where
+pictures go besides TensorBoard."""
 
 import copy
 import csv
+import hashlib
 import logging
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
-from lightning.pytorch.loggers import Logger, MLFlowLogger
+from lightning.pytorch.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from omegaconf import DictConfig, open_dict
 
@@ -68,9 +72,62 @@ def unlogged_params(logger: MLFlowLogger, params: dict) -> dict:
     return {key: value for key, value in params.items() if key not in held}
 
 
-def artifact_stores(loggers: list[Logger]) -> list[tuple]:
-    """``(client, run_id)`` of every MLflow logger: where pictures go as artifacts."""
-    return [(logger.experiment, logger.run_id) for logger in loggers if isinstance(logger, MLFlowLogger)]
+def picture_stores(loggers: list[Logger]) -> list[Callable[[Path, str, int], None]]:
+    """Where a picture's PNG goes besides TensorBoard, each a call ``store(path, tag, step)``: every MLflow run
+    as the artifact ``images/<folder>/<name>``, every W&B run as the image ``tag`` at the trainer's ``step``."""
+    stores = []
+    for logger in loggers:
+        if isinstance(logger, MLFlowLogger):
+            stores.append(partial(_mlflow_artifact, logger.experiment, logger.run_id))
+        elif isinstance(logger, WandbLogger):
+            stores.append(partial(_wandb_image, logger))
+    return stores
+
+
+def _mlflow_artifact(client, run_id: str, path: Path, tag: str, step: int) -> None:
+    client.log_artifact(run_id, str(path), f"images/{path.parent.name}")
+
+
+def _wandb_image(logger: WandbLogger, path: Path, tag: str, step: int) -> None:
+    logger.log_image(tag, [str(path)], step=step)
+
+
+def log_evaluation(loggers: list[Logger], values: dict[str, float], figures: dict[str, Path], step: int) -> None:
+    """The evaluation's scalars (``test/nll``, the sample metrics, ...) and figures (``tag: PNG``) at ``step`` to
+    every logger but TensorBoard, which has them in an event file of their own in the run folder
+    (``vae.evaluation.suite``)."""
+    for logger in loggers:
+        if not isinstance(logger, TensorBoardLogger):
+            logger.log_metrics(values, step)
+            logger.save()
+    for store in picture_stores(loggers):
+        for tag, path in figures.items():
+            store(path, tag, step)
+
+
+def finish_runs(loggers: list[Logger], failed: bool) -> None:
+    """Ends the W&B run of every W&B logger that started one. Lightning's logger takes a run in progress as
+    its own, so the next run in this process (a sweep's next job under Hydra's basic launcher, a test) would
+    otherwise log into this one."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish(exit_code=1 if failed else 0)
+
+
+def wandb_run_id(run_folder: str | Path) -> str:
+    """The W&B run id of the run in ``run_folder``: the same for every process of the run, so a resumed run
+    logs under its first id (offline, into a folder of its own that ``wandb sync`` uploads to the same run)."""
+    return hashlib.sha1(str(Path(run_folder).resolve()).encode()).hexdigest()[:16]
+
+
+def sweep_group() -> str | None:
+    """The sweep folder's name when this process is a job of a sweep (the W&B group of its runs), else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).name
 
 
 def ready_sqlite_store(uri: str, experiment_name: str, artifact_location: str | None) -> None:
@@ -113,8 +170,8 @@ def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> s
 def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> DictConfig | None:
     """The logger configs as this run builds them, in a copy (the run's own config keeps the user's
     settings): a run resumed from ``checkpoint`` continues its logs where the checkpoint was taken, an
-    MLflow SQLite store gets its folder, and TensorBoard's event files their compiled checksum
-    (:mod:`vae.utils.event_files`).
+    MLflow SQLite store gets its folder, a W&B run its id and its sweep's group, and TensorBoard's event
+    files their compiled checksum (:mod:`vae.utils.event_files`).
 
     What the interrupted run logged from the checkpoint's step on is dropped (TensorBoard's
     ``purge_step``, this module's CSV logger) or, in MLflow, which cannot delete values, left in the
@@ -139,4 +196,7 @@ def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> DictConfig 
                 folder = (logger.get("tags") or {}).get("run_folder")
                 if step is not None and folder and not logger.get("run_id"):
                     logger.run_id = mlflow_run_of(uri, logger.experiment_name, folder)
+            if target == "lightning.pytorch.loggers.WandbLogger":
+                logger.id = logger.get("id") or wandb_run_id(logger.save_dir)
+                logger.group = logger.get("group") or sweep_group()
     return loggers
