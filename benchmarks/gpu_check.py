@@ -50,8 +50,10 @@ def steps(out: Path, data: Path, dry: bool) -> list[tuple[str, list[str], int]]:
     whole = ["--repeats", "1", "--long", "2", "--train-images", "80", "--verify", "header", "--report-inconsistent"]
     whole = whole if dry else ["--repeats", "3", "--long", "3", "--no-pictures"]
     grid = ["--grid", "model.latent_dim=2,3", "--n-jobs", "2"] if dry else ["--n-jobs", "6"]
+    # one pytest process (-n 0): the GPU tests share one device, and xdist's workers cost 10 s to start on a CPU
+    gpu_tests = [python, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "gpu", "tests/test_gpu.py"]
     return [
-        ("gpu_tests", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "tests/test_gpu.py"], 180),
+        ("gpu_tests", gpu_tests, 180),
         (
             "train_speed",
             [python, "-m", "benchmarks.train_speed", "--device", device, "--data-root", str(data), *speed]

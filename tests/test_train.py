@@ -262,6 +262,12 @@ def test_parallel_launcher_runs_jobs_side_by_side(tmp_path):
     summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
     assert [s["run_name"] for s in summaries] == ["vae-mlp-z2-b1", "vae-mlp-z3-b1"]
     assert not list((tmp_path / ".cache" / "MNIST" / "raw").glob(".*part"))  # no half-written files
+    if importlib.util.find_spec("mlflow"):  # each MLflow run names its sweep, for the UI's "Group by"
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(f"sqlite:///{tmp_path / 'logs' / 'mlflow' / 'mlflow.db'}")
+        runs = client.search_runs([client.get_experiment_by_name("vae-mnist").experiment_id])
+        assert sorted(run.data.tags.get("sweep") for run in runs) == ["sweep", "sweep"]
 
 
 def test_the_entry_scripts_set_their_imports_apart_from_the_garbage_collector_and_leave_it_on():

@@ -121,7 +121,8 @@ def wandb_run_id(run_folder: str | Path) -> str:
 
 
 def sweep_group() -> str | None:
-    """The sweep folder's name when this process is a job of a sweep (the W&B group of its runs), else None."""
+    """The sweep folder's name when this process is a job of a sweep (the W&B group of its runs, their MLflow tag
+    ``sweep``), else None."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -170,8 +171,8 @@ def mlflow_run_of(tracking_uri: str, experiment_name: str, run_folder: str) -> s
 def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> DictConfig | None:
     """The logger configs as this run builds them, in a copy (the run's own config keeps the user's
     settings): a run resumed from ``checkpoint`` continues its logs where the checkpoint was taken, an
-    MLflow SQLite store gets its folder, a W&B run its id and its sweep's group, and TensorBoard's event
-    files their compiled checksum (:mod:`vae.utils.event_files`).
+    MLflow SQLite store gets its folder, an MLflow or W&B run its sweep (a tag, a group), a W&B run its
+    id, and TensorBoard's event files their compiled checksum (:mod:`vae.utils.event_files`).
 
     What the interrupted run logged from the checkpoint's step on is dropped (TensorBoard's
     ``purge_step``, this module's CSV logger) or, in MLflow, which cannot delete values, left in the
@@ -193,6 +194,8 @@ def prepare_loggers(loggers: DictConfig | None, checkpoint: dict) -> DictConfig 
                 uri = str(logger.get("tracking_uri") or "")
                 if uri.startswith("sqlite:///"):
                     ready_sqlite_store(uri, logger.experiment_name, logger.get("artifact_location"))
+                if sweep_group() and not (logger.get("tags") or {}).get("sweep"):  # "Group by" in MLflow's UI
+                    logger.tags = {**(logger.get("tags") or {}), "sweep": sweep_group()}
                 folder = (logger.get("tags") or {}).get("run_folder")
                 if step is not None and folder and not logger.get("run_id"):
                     logger.run_id = mlflow_run_of(uri, logger.experiment_name, folder)
