@@ -9,6 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from tests.idx import write_mnist
+from vae.training import train
 from vae.utils import compose_config
 
 # The suite runs on as many pytest workers as the machine has cores (pytest-xdist, pyproject.toml): each
@@ -71,6 +72,14 @@ def sweep_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def compose_train(overrides: list[str], output_dir: Path, mnist_root: Path, base: list[str] = TINY) -> DictConfig:
     """The train.yaml config as Hydra composes it, with ``base`` settings and ``output_dir`` as run folder."""
     return compose_config([f"data.root={mnist_root}", f"paths.root_dir={output_dir}", *base, *overrides], output_dir)
+
+
+def train_in(folder: Path, mnist_root: Path, *overrides: str) -> None:
+    """A tiny run in ``folder``, trained in this process (``vae.training.train``) to its end."""
+    try:
+        train(compose_train(list(overrides), folder, mnist_root))
+    finally:
+        GlobalHydra.instance().clear()
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalars
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-from tests.conftest import compose_train
+from tests.conftest import compose_train, train_in
 from tests.tensorboard_events import load_events, visible_hparams
 from vae.callbacks.base import take
-from vae.training import build, train
+from vae.training import build
 from vae.utils.hparams import HEADLINE
 
 mlflow = pytest.importorskip("mlflow")  # the [mlflow] extra; make install and CI install it
@@ -28,13 +28,7 @@ EVALUATED = ["evaluation.metrics=cheap", "evaluation.samples=50", "evaluation.si
 
 
 def run_in(folder: Path, mnist_root: Path, *overrides: str) -> None:
-    cfg = compose_train(
-        ["logger=many", "callbacks.projector.every_n_epochs=1", "seed=0", *overrides], folder, mnist_root
-    )
-    try:
-        train(cfg)
-    finally:
-        GlobalHydra.instance().clear()
+    train_in(folder, mnist_root, "logger=many", "callbacks.projector.every_n_epochs=1", "seed=0", *overrides)
 
 
 @pytest.fixture(scope="module")

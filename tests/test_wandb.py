@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
-from tests.conftest import TINY, compose_train
+from tests.conftest import TINY, train_in
 from tests.tensorboard_events import load_events
-from vae.training import train
 from vae.utils.loggers import wandb_run_id
 
 pytest.importorskip("wandb")  # the [wandb] extra; make install and CI install it
@@ -25,11 +23,7 @@ INTERNAL = ("_step", "_timestamp", "_runtime", "trainer/global_step")
 
 
 def run_in(folder: Path, mnist_root: Path, *overrides: str) -> None:
-    cfg = compose_train(["logger=[tensorboard,wandb]", "seed=0", *overrides], folder, mnist_root)
-    try:
-        train(cfg)
-    finally:
-        GlobalHydra.instance().clear()
+    train_in(folder, mnist_root, "logger=[tensorboard,wandb]", "seed=0", *overrides)
 
 
 @pytest.fixture(scope="module")
