@@ -42,6 +42,17 @@ def conv_model(overrides: list[str]):
     return model
 
 
+def paired_speedups(plain: dict, fast: dict, rates: dict[str, str], sides: tuple[str, str]) -> dict:
+    """Per part (``plain[part]``, ``fast[part]``: seconds per item, one a repeat): ``<part>_speedup``, the median
+    of the ratios within a repeat, and under ``rates[part]`` the median rate of each side, named by ``sides``."""
+    results = {}
+    for part, rate in rates.items():
+        results[f"{part}_speedup"] = statistics.median(p / f for p, f in zip(plain[part], fast[part], strict=True))
+        slow_side, fast_side = sides
+        results[rate] = {slow_side: 1 / statistics.median(plain[part]), fast_side: 1 / statistics.median(fast[part])}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -68,21 +79,9 @@ def main() -> None:
             runs["decode"].append(nll["seconds"] / (args.images * args.k))
 
     results = {}
+    rates, sides = {"train": "train_images_per_s", "decode": "decodes_per_s"}, ("contiguous", "channels_last")
     for net in NETS:
-        plain, fast = seconds[(net, False)], seconds[(net, True)]
-        results[net] = {
-            f"{part}_speedup": statistics.median(p / f for p, f in zip(plain[part], fast[part], strict=True))
-            for part in ("train", "decode")
-        } | {
-            "train_images_per_s": {
-                "contiguous": 1 / statistics.median(plain["train"]),
-                "channels_last": 1 / statistics.median(fast["train"]),
-            },
-            "decodes_per_s": {
-                "contiguous": 1 / statistics.median(plain["decode"]),
-                "channels_last": 1 / statistics.median(fast["decode"]),
-            },
-        }
+        results[net] = paired_speedups(seconds[(net, False)], seconds[(net, True)], rates, sides)
         print(f"{net}: training {results[net]['train_speedup']:.2f}x, decoding {results[net]['decode_speedup']:.2f}x")
     report = provenance(device) | {"repeats": args.repeats, "batches": args.batches, "k": args.k, "nets": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,14 +12,13 @@ The cases run interleaved, ``--repeats`` times; each speed-up is the median of t
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
 import torch
 from torchvision import datasets
 
-from benchmarks.channels_last import conv_model
+from benchmarks.channels_last import conv_model, paired_speedups
 from benchmarks.options import add_data_options, data_folders
 from benchmarks.train_speed import iw_nll_throughput, provenance
 from vae.nets.activations import ACTIVATIONS, IN_PLACE
@@ -70,16 +69,9 @@ def main() -> None:
             runs["step"].append(step_seconds(model, x, args.steps))
 
     results = {}
+    rates, sides = {"decode": "decodes_per_s", "step": "steps_per_s"}, ("out_of_place", "in_place")
     for net in NETS:
-        plain, fast = seconds[(net, False)], seconds[(net, True)]
-        results[net] = {}
-        for part in ("decode", "step"):
-            ratios = [p / f for p, f in zip(plain[part], fast[part], strict=True)]
-            results[net][f"{part}_speedup"] = statistics.median(ratios)
-            results[net][f"{part}s_per_s"] = {
-                "out_of_place": 1 / statistics.median(plain[part]),
-                "in_place": 1 / statistics.median(fast[part]),
-            }
+        results[net] = paired_speedups(seconds[(net, False)], seconds[(net, True)], rates, sides)
         print(f"{net}: decoding {results[net]['decode_speedup']:.2f}x, a step {results[net]['step_speedup']:.2f}x")
     report = provenance(device) | {"repeats": args.repeats, "k": args.k, "steps": args.steps, "nets": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
