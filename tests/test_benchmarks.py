@@ -11,24 +11,6 @@ import torch
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_train_speed_benchmark_writes_every_row(mnist_root, tmp_path):
-    out = tmp_path / "bench.json"
-    command = [sys.executable, "-m", "benchmarks.train_speed", "--backbones", "mlp", "--epochs", "1", "--repeats", "1"]
-    command += ["--data-root", str(mnist_root), "--cache-dir", str(tmp_path / "cache"), "--iw-k", "20"]
-    command += ["--iw-images", "4", "--out", str(out), "--verify", "header"]
-    command += ["--override", "data.val_size=40", "data.verify=header", f"paths.root_dir={tmp_path}"]
-    result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    rows = report["training"]["mlp"]
-    assert set(rows) == {"a", "b", "c", "d"}
-    assert rows["a"]["images_per_epoch"] == 80 and rows["c"]["images_per_epoch"] == 120  # split vs whole file
-    assert rows["d"]["time_vs_d"] == 1.0 and all(r["images_per_s"] > 0 for r in rows.values())
-    assert report["iw_nll"]["finite"] and report["iw_nll"]["k"] == 20
-    assert "| mlp | (a) framework, tensor path |" in result.stdout
-
-
 def test_the_floor_trains_the_frameworks_default_model():
     """The plain loop (benchmarks/plain_loop.py) is written with torch.nn alone; it must stay the default VAE."""
     from benchmarks.plain_loop import mlp_vae
@@ -81,7 +63,8 @@ def test_a_long_process_no_slower_than_the_short_one_gives_no_epoch():
 
 @pytest.mark.slow
 def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
-    """``python -m benchmarks.gpu_check --dry-run``: the GPU script's steps, tiny, on this CPU (CUDA parts skipped)."""
+    """``python -m benchmarks.gpu_check --dry-run``: the GPU script's steps, tiny, on this CPU (CUDA parts skipped),
+    train_speed.py's four rows among them."""
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
         cwd=PROJECT,
@@ -92,6 +75,15 @@ def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
     log = (tmp_path / "gpu_check.log").read_text() if (tmp_path / "gpu_check.log").exists() else ""
     assert result.returncode == 0, result.stdout + log[-4000:]
     steps = json.loads((tmp_path / "gpu_check.json").read_text())["steps"]
+    speed = steps["train_speed"]["results"]
+    rows = speed["training"]["mlp"]
+    assert set(rows) == {"a", "b", "c", "d"}
+    # the framework's rows train the dry run's 3 batches of 16; the plain loops all 120 generated images
+    assert rows["a"]["images_per_epoch"] == rows["b"]["images_per_epoch"] == 48
+    assert rows["c"]["images_per_epoch"] == rows["d"]["images_per_epoch"] == 120
+    assert rows["d"]["time_vs_d"] == 1.0 and all(r["images_per_s"] > 0 for r in rows.values())
+    assert speed["iw_nll"]["finite"] and speed["iw_nll"]["k"] == 20
+    assert "| mlp | (a) framework, tensor path |" in log
     whole = steps["whole_process"]["results"]
     assert set(whole["rows"]) == {"P", "T", "A"} and whole["rows"]["P"]["vs_floor"] == 1.0
     assert "pictures" in whole and steps["nll_k5000"]["results"]
