@@ -78,8 +78,8 @@ def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
     speed = steps["train_speed"]["results"]
     rows = speed["training"]["mlp"]
     assert set(rows) == {"a", "b", "c", "d"}
-    # the framework's rows train the dry run's 3 batches of 16; the plain loops all 120 generated images
-    assert rows["a"]["images_per_epoch"] == rows["b"]["images_per_epoch"] == 48
+    # the framework's rows train the split (80 of the 120 generated images, 40 held out), the plain loops the file
+    assert rows["a"]["images_per_epoch"] == rows["b"]["images_per_epoch"] == 80
     assert rows["c"]["images_per_epoch"] == rows["d"]["images_per_epoch"] == 120
     assert rows["d"]["time_vs_d"] == 1.0 and all(r["images_per_s"] > 0 for r in rows.values())
     assert speed["iw_nll"]["finite"] and speed["iw_nll"]["k"] == 20
