@@ -1,4 +1,4 @@
-"""train.py as users launch it, for tests that kill and resume real runs."""
+"""train.py as users launch it, for tests that kill and resume real runs (each its own process: tests/prestarted.py)."""
 
 import hashlib
 import json
@@ -12,25 +12,22 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import prestarted
 from tests.idx import write_mnist
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = prestarted.PROJECT
 
 
 def start_train(args: list[str], **popen) -> subprocess.Popen:
     """``python train.py args`` in its own process group: under DDP Lightning starts the other ranks as
     children of rank 0, and a kill must reach them all."""
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args], cwd=PROJECT, start_new_session=True, text=True, **popen
-    )
+    return prestarted.popen([sys.executable, "train.py", *args], **popen)
 
 
 def run_in_group(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     """``command`` in the project folder and its own process group, stdout and stderr together in
     ``stdout``; on a timeout (a hung rank) the whole group is killed and the test fails."""
-    process = subprocess.Popen(
-        command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )  # Lightning starts the other ranks as its children
+    process = prestarted.popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # ranks: its children
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -99,11 +96,9 @@ def results(run: Path) -> dict[str, float]:
     return {name: value for name, value in metrics.items() if not name.startswith("perf/")}
 
 
-def train_py(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+def train_py(*args: str, timeout: float | None = None, check: bool = False) -> subprocess.CompletedProcess:
     """``python train.py args`` to its end, its output captured."""
-    return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True, timeout=timeout
-    )
+    return prestarted.run([sys.executable, "train.py", *args], timeout=timeout, check=check)
 
 
 def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:

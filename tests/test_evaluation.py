@@ -3,7 +3,6 @@
 import json
 import math
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from tests import prestarted
+from tests.commands import train_py
 from tests.conftest import TINY, compose_train
 from tests.tensorboard_events import load_events
 from vae.data.datasets import dataset_spec
@@ -183,9 +184,9 @@ def test_training_can_evaluate_its_best_checkpoint(make_cfg, tmp_path):
 def test_evaluate_command_on_a_sweep_folder(mnist_root, tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "model=vae,ae", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY]
-    subprocess.run([sys.executable, "train.py", *args, f"hydra.sweep.dir={sweep}"], cwd=PROJECT, check=True)
+    train_py(*args, f"hydra.sweep.dir={sweep}", check=True)
     command = [sys.executable, "evaluate.py", f"ckpt_path={sweep}", "evaluation.nll.k=10", "evaluation.samples=100"]
-    result = subprocess.run([*command, "evaluation.silhouette_sample=40"], cwd=PROJECT, capture_output=True, text=True)
+    result = prestarted.run([*command, "evaluation.silhouette_sample=40"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test/nll" in result.stdout + result.stderr
     assert len(list(sweep.glob("*/checkpoints/eval.json"))) == 2

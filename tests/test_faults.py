@@ -1,14 +1,13 @@
 """Faults injected into real runs, and how each ends: diverging losses, a failing sweep job, repeat runs."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from tests.commands import train_py
 from tests.conftest import TINY, compose_train
 from vae.callbacks import NonFiniteLossError
 from vae.runs.record import write_record
@@ -62,9 +61,7 @@ def test_same_config_and_seed_give_identical_metrics(mnist_root, tmp_path):
 def test_a_failing_sweep_job_is_recorded_and_the_others_finish(mnist_root, tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "model.latent_dim=2,0,3", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY]
-    result = subprocess.run(
-        [sys.executable, "train.py", *args, f"hydra.sweep.dir={sweep}"], cwd=PROJECT, capture_output=True, text=True
-    )
+    result = train_py(*args, f"hydra.sweep.dir={sweep}")
     assert result.returncode != 0  # the sweep as a whole reports the failure
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
     assert {name: s["status"] for name, s in summaries.items()} == {

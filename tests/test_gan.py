@@ -1,7 +1,6 @@
 """The GAN baseline: alternating updates, both losses moving, samples, checkpoints ranked by FID, evaluation."""
 
 import json
-import subprocess
 import sys
 from functools import partial
 from pathlib import Path
@@ -11,6 +10,7 @@ import lightning as L
 import pytest
 import torch
 
+from tests import prestarted
 from tests.conftest import TINY
 from tests.tensorboard_events import load_events
 from vae.callbacks import NonFiniteLossError, TrainingChecks
@@ -169,7 +169,7 @@ def test_a_gan_killed_and_resumed_continues_its_curves_without_doubled_steps(mni
     args = [f"data.root={mnist_root}", f"paths.root_dir={tmp_path}", *TINY, *GAN_TINY, "trainer.max_epochs=3"]
     kill = ["+callbacks.kill._target_=tests.helpers.KillAtStep", "+callbacks.kill.step=20"]
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
-    run = partial(subprocess.run, cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    run = partial(prestarted.run, timeout=600)
     run([*TRAIN, *args, f"hydra.run.dir={unbroken}"], check=True)
     died = run([*TRAIN, *args, *kill, f"hydra.run.dir={killed}"])
     assert died.returncode == -9

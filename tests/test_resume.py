@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,15 +9,11 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from tests.commands import PROJECT, continue_like, kill_mid_run, killable_run, results
+from tests.commands import continue_like, kill_mid_run, killable_run, results, train_py
 from tests.conftest import compose_train
 from tests.tensorboard_events import load_events
 from vae.runs.resume import resume_arguments
 from vae.training import train
-
-
-def train_command(args: list[str]) -> list[str]:
-    return [sys.executable, "train.py", *args]
 
 
 @pytest.mark.slow
@@ -31,9 +25,7 @@ def test_killed_run_resumes_in_its_folder_and_ends_like_an_unbroken_one(tmp_path
         "trainer.accelerator=cpu",
     ]
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
-    subprocess.run(
-        train_command([*overrides, f"hydra.run.dir={unbroken}"]), cwd=PROJECT, check=True, capture_output=True
-    )
+    train_py(*overrides, f"hydra.run.dir={unbroken}", check=True)
     kill_mid_run(overrides, killed)
     original_record = (killed / ".hydra" / "overrides.yaml").read_text()
     continue_like(killed, unbroken)

@@ -16,6 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests import prestarted
 from tests.commands import results, start_train, train_py
 from tests.conftest import TINY
 from tests.tensorboard_events import load_events
@@ -59,7 +60,7 @@ def test_a_grid_on_slurm_runs_a_job_per_run_records_the_failing_one_and_the_repo
     assert "model.latent_dim=0: must be a whole number >= 1" in read_record(failed)["error"]
     assert done.stderr.count("keeps no accounting") <= 1 and "Bypassing sacct error" not in done.stderr
 
-    subprocess.run([sys.executable, "-m", "vae.report", str(sweep)], check=True, timeout=300, capture_output=True)
+    prestarted.run([sys.executable, "-m", "vae.report", str(sweep)], timeout=300, check=True)
     with (sweep / "report.csv").open() as file:
         assert sorted(row["status"] for row in csv.DictReader(file)) == ["completed", "completed", "failed"]
 

@@ -14,6 +14,8 @@ import torch
 from lightning.pytorch.callbacks import Timer
 from omegaconf import OmegaConf
 
+from tests import prestarted
+from tests.commands import train_py
 from tests.conftest import TINY, compose_train
 from tests.idx import write_mnist
 from tests.tensorboard_events import hparams_entry, load_events, visible_hparams
@@ -205,8 +207,8 @@ def test_every_experiment_config_runs_a_tiny_fit(make_cfg, tmp_path, job):
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
 
 
-def run_train(args: list[str], cwd: Path = PROJECT) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "train.py", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+def run_train(args: list[str]) -> subprocess.CompletedProcess:
+    result = train_py(*args, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -240,7 +242,7 @@ def test_multirun_grid_makes_one_named_folder_per_run(mnist_root, tmp_path):
     # TensorBoard takes the HPARAMS columns from one run: every run must declare the same ones
     assert len(columns) == 1
 
-    subprocess.run([sys.executable, "-m", "vae.report", str(sweep)], cwd=PROJECT, check=True, timeout=300)
+    prestarted.run([sys.executable, "-m", "vae.report", str(sweep)], timeout=300, check=True)
     with (sweep / "report.csv").open() as file:
         rows = list(csv.DictReader(file))
     runs = sorted((row["model"], row["backbone"], row["status"]) for row in rows)

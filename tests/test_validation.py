@@ -3,7 +3,6 @@
 import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from tests.bad_inputs import BAD_INPUTS, NO_GPU_INPUTS
+from tests.commands import train_py
 from tests.conftest import TINY, compose_train
 from vae.callbacks.checks import check_pixel_range
 from vae.config import ConfigError, validate
@@ -72,7 +72,7 @@ def test_bernoulli_refuses_data_outside_its_support_at_the_first_batch():
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "train.py", *args], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    return train_py(*args, timeout=300)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands import train_py
 from tests.conftest import TINY, train_in
 from tests.tensorboard_events import load_events
 from vae.utils.loggers import wandb_run_id
@@ -101,8 +102,7 @@ def test_wandb_holds_the_run_s_hyperparameters(continued):
 def test_the_runs_of_a_sweep_share_its_group_and_wandb_sync_finds_them(mnist_root, tmp_path):
     sweep = tmp_path / "sweep_a"
     args = ["-m", "logger=wandb", "model.latent_dim=2,3", f"data.root={mnist_root}", f"paths.root_dir={tmp_path}"]
-    command = [sys.executable, "train.py", *args, *TINY, "callbacks.every_n_epochs=0", f"hydra.sweep.dir={sweep}"]
-    subprocess.run(command, cwd=PROJECT, check=True, capture_output=True)
+    train_py(*args, *TINY, "callbacks.every_n_epochs=0", f"hydra.sweep.dir={sweep}", check=True)
     runs = [run for folder in sorted(sweep.glob("*_[0-9]")) for run in offline_run(folder)]
     assert [run["name"] for run in runs] == ["vae-mlp-z2-b1", "vae-mlp-z3-b1"]
     assert {run["group"] for run in runs} == {"sweep_a"} and len({run["id"] for run in runs}) == 2
