@@ -14,8 +14,6 @@ from vae.runs.record import write_record
 from vae.training import train
 from vae.utils.checkpoints import AtomicCheckpointIO
 
-PROJECT = Path(__file__).resolve().parents[1]
-
 
 def poisoned(module: str, step: int) -> list[str]:
     return [

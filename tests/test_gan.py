@@ -3,7 +3,6 @@
 import json
 import sys
 from functools import partial
-from pathlib import Path
 
 import hydra
 import lightning as L
@@ -21,7 +20,6 @@ from vae.models import GAN
 from vae.training import train
 from vae.utils import load_model
 
-PROJECT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, "train.py"]
 GAN_TINY = ["model=gan", "model.latent_dim=4", "backbone.hidden_dims=[32]", "trainer.limit_train_batches=4"]  # of 5
 

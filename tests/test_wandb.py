@@ -17,7 +17,6 @@ from vae.utils.loggers import wandb_run_id
 pytest.importorskip("wandb")  # the [wandb] extra; make install and CI install it
 from tests.wandb_records import offline_run  # noqa: E402 (needs wandb)
 
-PROJECT = Path(__file__).resolve().parents[1]
 BATCHES = 3  # training batches per epoch (TINY)
 EVALUATED = ["evaluation.metrics=cheap", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
 INTERNAL = ("_step", "_timestamp", "_runtime", "trainer/global_step")
