@@ -50,6 +50,8 @@ TINY = [
     "callbacks.latent_scatter.n_points=40",
     "callbacks.latent_traversal.n_points=40",
 ]
+# What the evaluation measures in a tiny run: a few importance samples, draws and silhouette points.
+TINY_EVALUATION = ["evaluation.nll.k=4", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
 
 
 @pytest.fixture(scope="session")

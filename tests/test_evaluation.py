@@ -13,7 +13,7 @@ from torch import nn
 
 from tests import prestarted
 from tests.commands import train_py
-from tests.conftest import TINY, compose_train
+from tests.conftest import TINY, TINY_EVALUATION, compose_train
 from tests.tensorboard_events import load_events
 from vae.data.datasets import dataset_spec
 from vae.evaluation import SCALARS, checkpoints_to_evaluate, evaluate_checkpoint
@@ -194,14 +194,11 @@ def test_evaluate_command_on_a_sweep_folder(mnist_root, tmp_path):
     assert not (PROJECT / "evaluate.log").exists()  # nothing written where it was launched
 
 
-EVAL_TINY = ["evaluation.nll.k=4", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
-
-
 @pytest.mark.parametrize("backbone", ["mlp", "conv"])
 @pytest.mark.parametrize("metrics", ["cheap", "all"])
 def test_a_run_at_another_image_size_is_evaluated(make_cfg, tmp_path, backbone, metrics):
     # the likelihood is measured at the model's 32x32, the classifier's metrics at its 28x28
-    train(make_cfg("data.image_size=32", f"backbone={backbone}", f"evaluation.metrics={metrics}", *EVAL_TINY))
+    train(make_cfg("data.image_size=32", f"backbone={backbone}", f"evaluation.metrics={metrics}", *TINY_EVALUATION))
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["status"] == "completed"
     assert ("test/nll" in summary["metrics"]) == (metrics == "all") and "samples/fid" in summary["metrics"]
@@ -215,7 +212,9 @@ def test_eval_elbo_is_measured_on_the_images_the_trainer_tested(make_cfg, monkey
         return iw_log_likelihood(model, x, *args, **kwargs)
 
     monkeypatch.setattr("vae.evaluation.likelihood.iw_log_likelihood", spy)
-    cfg = make_cfg("data.binarize=static", "evaluation.metrics=cheap", "trainer.limit_test_batches=1.0", *EVAL_TINY)
+    cfg = make_cfg(
+        "data.binarize=static", "evaluation.metrics=cheap", "trainer.limit_test_batches=1.0", *TINY_EVALUATION
+    )
     train(cfg)
     datamodule = build(cfg)[0]
     datamodule.setup("test")
@@ -229,7 +228,7 @@ def test_eval_elbo_is_measured_on_the_images_the_trainer_tested(make_cfg, monkey
 @pytest.mark.parametrize("data, std", [("mnist", 0.3081), ("fashion_mnist", 0.3530)])
 def test_a_normalized_gaussian_likelihood_is_reported_in_pixel_units(make_cfg, tmp_path, data, std):
     gaussian = ["likelihood=gaussian", "data.normalize=true", "trainer.limit_test_batches=1.0", f"data={data}"]
-    train(make_cfg(*gaussian, "evaluation.metrics=all", *EVAL_TINY))
+    train(make_cfg(*gaussian, "evaluation.metrics=all", *TINY_EVALUATION))
     metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
     # the dataset's own deviation: log p(pixels) = log p(standardized) - D ln(std), -923 nats for MNIST's, -816 for
     # Fashion-MNIST's

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal
 
+from tests.conftest import TINY_EVALUATION
 from tests.tensorboard_events import load_events
 from tests.test_metrics import Linear
 from tests.test_priors import VARIANCE, components, mixture
@@ -117,13 +118,7 @@ def test_the_hvae_s_iw_bound_rises_with_k():
 @pytest.mark.parametrize("prior", ["standard", "vamp"])
 def test_an_hvae_run_trains_draws_its_top_layer_and_is_evaluated(make_cfg, tmp_path, prior):
     overrides = ["model=hvae", f"model.prior={prior}", "model.pseudo_inputs=8", "model.latent_dim=3"]
-    evaluation = [
-        "evaluation.metrics=all",
-        "evaluation.nll.k=4",
-        "evaluation.samples=50",
-        "evaluation.silhouette_sample=40",
-    ]
-    train(make_cfg(*overrides, *evaluation))
+    train(make_cfg(*overrides, "evaluation.metrics=all", *TINY_EVALUATION))
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["status"] == "completed" and summary["run_name"] == "hvae-mlp-z3-b1"
     tags = load_events(tmp_path).Tags()

@@ -15,7 +15,7 @@ from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalars
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-from tests.conftest import compose_train, train_in
+from tests.conftest import TINY_EVALUATION, compose_train, train_in
 from tests.tensorboard_events import load_events, visible_hparams
 from vae.callbacks.base import take
 from vae.training import build
@@ -24,7 +24,6 @@ from vae.utils.hparams import HEADLINE
 mlflow = pytest.importorskip("mlflow")  # the [mlflow] extra; make install and CI install it
 
 BATCHES = 3  # training batches per epoch (TINY)
-EVALUATED = ["evaluation.metrics=cheap", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
 
 
 def run_in(folder: Path, mnist_root: Path, *overrides: str) -> None:
@@ -36,7 +35,7 @@ def continued(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Pat
     """A run of 1 epoch, continued in its folder to 2 from its last checkpoint, then evaluated."""
     folder = tmp_path_factory.mktemp("run")
     run_in(folder, mnist_root)
-    run_in(folder, mnist_root, "trainer.max_epochs=2", "ckpt_path=last", *EVALUATED)
+    run_in(folder, mnist_root, "trainer.max_epochs=2", "ckpt_path=last", "evaluation.metrics=cheap", *TINY_EVALUATION)
     return folder
 
 

@@ -8,6 +8,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
+from tests.conftest import TINY_EVALUATION
 from tests.tensorboard_events import load_events
 from tests.test_metrics import linear_gaussian_vae
 from vae.losses import kl_standard_normal, log_normal_mixture, log_standard_normal
@@ -182,7 +183,7 @@ def test_pseudo_inputs_start_as_training_images_or_as_the_paper_s_random_pixels(
 
 def test_a_vampprior_run_draws_its_pseudo_inputs_and_is_measured_with_its_prior(make_cfg, tmp_path):
     overrides = ["model.prior=vamp", "model.pseudo_inputs=16", "trainer.max_epochs=2", "evaluation.metrics=all"]
-    cfg = make_cfg(*overrides, "evaluation.nll.k=4", "evaluation.samples=50", "evaluation.silhouette_sample=40")
+    cfg = make_cfg(*overrides, *TINY_EVALUATION)
     (tmp_path / ".hydra").mkdir()
     OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")  # as @hydra.main does, for load_model
     train(cfg)

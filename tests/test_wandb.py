@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.commands import train_py
-from tests.conftest import TINY, train_in
+from tests.conftest import TINY, TINY_EVALUATION, train_in
 from tests.tensorboard_events import load_events
 from vae.utils.loggers import wandb_run_id
 
@@ -18,7 +18,6 @@ pytest.importorskip("wandb")  # the [wandb] extra; make install and CI install i
 from tests.wandb_records import offline_run  # noqa: E402 (needs wandb)
 
 BATCHES = 3  # training batches per epoch (TINY)
-EVALUATED = ["evaluation.metrics=cheap", "evaluation.samples=50", "evaluation.silhouette_sample=40"]
 INTERNAL = ("_step", "_timestamp", "_runtime", "trainer/global_step")
 
 
@@ -32,7 +31,7 @@ def continued(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Pat
     W&B runs."""
     folder = tmp_path_factory.mktemp("run")
     run_in(folder, mnist_root)
-    run_in(folder, mnist_root, "trainer.max_epochs=2", "ckpt_path=last", *EVALUATED)
+    run_in(folder, mnist_root, "trainer.max_epochs=2", "ckpt_path=last", "evaluation.metrics=cheap", *TINY_EVALUATION)
     return folder
 
 
