@@ -29,8 +29,9 @@ from vae.config import ConfigError
 from vae.training import train
 from vae.utils.compose import compose_config
 
-# What the evaluation measures, at tiny size: a handful of importance samples and draws.
-TINY_EVALUATION = ["evaluation.nll.k=4", "evaluation.samples=64", "evaluation.silhouette_sample=20"]
+# What the evaluation measures in the matrix's runs: a handful of importance samples and draws (its own
+# counts, not conftest's TINY_EVALUATION, which the other in-process tests share).
+MATRIX_EVALUATION = ["evaluation.nll.k=4", "evaluation.samples=64", "evaluation.silhouette_sample=20"]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_every_accepted_combination_trains_tests_evaluates_and_resumes_and_the_r
     failures, ran, started = [], [], time.monotonic()
     for i, run in enumerate(runs):
         launch = run_as_command if run["processes"] > 1 else run_in_process
-        overrides, run_dir = [*matrix.overrides(run), *TINY_EVALUATION], tmp_path / f"run{i}"
+        overrides, run_dir = [*matrix.overrides(run), *MATRIX_EVALUATION], tmp_path / f"run{i}"
         evaluated = run["evaluation"] != "none"
         try:
             began = time.monotonic()
