@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
+from vae.callbacks.drawing import figure_png, write_png
 from vae.config import validate
 from vae.evaluation.data import data_module, whole
 from vae.evaluation.likelihood import likelihood_metrics
@@ -157,9 +158,9 @@ def _record(run: Path, ckpt: Path, results: dict) -> None:
         for name in SCALARS:
             if results.get(name) is not None:
                 writer.add_scalar(prefix + name, results[name], global_step=results["step"])
-        for tag, figure in figures.items():
-            figure.savefig(run / "images" / "eval" / pngs / f"{tag.split('/')[-1]}.png", dpi=100)
-            writer.add_figure(prefix + tag, figure, global_step=results["step"])
+        for tag, figure in figures.items():  # drawn once, for the PNG file and the TensorBoard image alike
+            png = run / "images" / "eval" / pngs / f"{tag.split('/')[-1]}.png"
+            write_png(figure_png(figure), png, [writer], prefix + tag, results["step"])
 
 
 def table(results: dict) -> str:
