@@ -79,7 +79,7 @@ def steps(out: Path, data: Path, dry: bool) -> list[tuple[str, list[str], int]]:
         (
             "nll_k5000",
             [python, "evaluate.py", f"ckpt_path={run}", "evaluation.metrics=all", f"device={device}"]
-            + [f"evaluation.nll.k={20 if dry else 5000}"],
+            + (["evaluation.nll.k=20", "evaluation.samples=200"] if dry else ["evaluation.nll.k=5000"]),
             120,
         ),
     ]
