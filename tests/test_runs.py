@@ -62,18 +62,26 @@ def test_a_folder_without_a_lock_file_is_probed_without_writing_anything(tmp_pat
     assert holder_if_live(tmp_path) is None and list(tmp_path.iterdir()) == []
 
 
-def _launch(sweep, name: str) -> None:
+def _launch(sweep, name: str, ready=None, go=None) -> None:
+    if ready is not None:  # a spawned writer: its imports done, it waits to start with the other
+        ready.set()
+        go.wait(timeout=120)
     for i in range(40):
         record_launch(sweep, f"{name}-{i}", {"job": "new"})
 
 
 def test_launches_written_by_two_processes_at_once_are_all_kept(tmp_path):
+    # this process and a spawned one, started at the same moment once the other has made its imports (10 s of
+    # CPU a process here, over before the first write)
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_launch, args=(tmp_path, name)) for name in ("a", "b")]
-    for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join(timeout=120)
+    ready, go = context.Event(), context.Event()
+    writer = context.Process(target=_launch, args=(tmp_path, "b", ready, go))
+    writer.start()
+    assert ready.wait(timeout=120)
+    go.set()
+    _launch(tmp_path, "a")
+    writer.join(timeout=120)
+    assert writer.exitcode == 0
     assert sorted(launch["started"] for launch in read_launches(tmp_path)) == sorted(
         f"{name}-{i}" for name in ("a", "b") for i in range(40)
     )
