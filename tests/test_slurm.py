@@ -76,15 +76,17 @@ def _slurm_job(sweep: Path, folder: Path, timeout: float = 120) -> str:
 
 def test_a_time_limit_mid_epoch_saves_that_step_and_the_requeued_job_continues_it_exactly(sweep_data, tmp_path):
     """A time limit shorter than the training: SLURM warns the job with USR2 (signal_delay_s before the
-    limit; its checks run every ~30 s, so here 15 to 45 s into the job, while it waits at step 14). The job
-    saves that step, records itself interrupted, and submitit requeues it (max_num_timeout); the requeued
-    job continues from that step and ends with the numbers of the same run unbroken, the sweep's other job,
-    which finished before any warning."""
+    limit, at its first check every 30 s from 30 s earlier: here 40 to 70 s into the job, while it waits at
+    step 14). The job saves that step, records itself interrupted, and submitit requeues it (max_num_timeout);
+    the requeued job continues from that step and ends with the numbers of the same run unbroken, the sweep's
+    other job, which finished before any warning. The warning comes no earlier than 40 s: a fresh job reaches
+    step 14, and a requeued one its end, before it on a loaded 2-core CPU (with a 1-minute limit and 15 s,
+    from 15 s on, a job once got its warning at step 11 and the requeued one a second at step 14)."""
     sweep, step = tmp_path / "sweep", 14  # epoch 1, batch 4 of 10
     pause = ["+callbacks.pause._target_=tests.test_signals.PauseForSigterm", f"+callbacks.pause.step={step}"]
     pause += ["+callbacks.pause.signal=SIGUSR2", "+callbacks.pause.folder=vae-mlp-z20-b1_1"]
     pause += ["+callbacks.pause.timeout=120"]  # until SLURM's warning
-    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=15"]
+    limit = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=50"]
     overrides = ["seed=7,7", "trainer.max_epochs=2", "trainer.limit_train_batches=10", "data.binarize=dynamic"]
     done = train_py(*args(sweep_data, sweep, *overrides, *limit, *pause), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
