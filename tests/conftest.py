@@ -71,9 +71,13 @@ def sweep_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def compose_train(overrides: list[str], output_dir: Path, mnist_root: Path, base: list[str] = TINY) -> DictConfig:
-    """The train.yaml config as Hydra composes it, with ``base`` settings and ``output_dir`` as run folder."""
-    return compose_config([f"data.root={mnist_root}", f"paths.root_dir={output_dir}", *base, *overrides], output_dir)
+def compose_train(
+    overrides: list[str], output_dir: Path, mnist_root: Path, base: list[str] = TINY, root_dir: Path | None = None
+) -> DictConfig:
+    """The train.yaml config as Hydra composes it, with ``base`` settings and ``output_dir`` as run folder, in the
+    project folder ``root_dir`` (its logs/, the MLflow store; the run folder itself by default)."""
+    paths = [f"data.root={mnist_root}", f"paths.root_dir={root_dir or output_dir}"]
+    return compose_config([*paths, *base, *overrides], output_dir)
 
 
 def train_in(folder: Path, mnist_root: Path, *overrides: str) -> None:

@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vae.config import ConfigError, validate
@@ -329,10 +330,8 @@ class Oracle:
     def _ask(self, full: dict) -> Asked:
         groups, values = self._parsed(full)
         task, whole, choices = self._composed(groups)
-        config = copy.deepcopy(task)
         try:
-            for override in values:
-                OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
+            config = with_values(task, values)
         except Exception as err:  # a key that does not exist for this model: Hydra refuses the override too
             return Asked(unavailable=f"does not compose: {str(err).splitlines()[0]}")
         if self.current is not whole:  # ${hydra:...} values read it
@@ -350,6 +349,15 @@ class Oracle:
         except ConfigError as err:
             return Asked(held, refusal="; ".join(err.problems))
         return Asked(held)
+
+
+def with_values(cfg: DictConfig, values: list[Override]) -> DictConfig:
+    """A copy of ``cfg`` with ``values`` (parsed overrides of values, not of config groups) set as Hydra sets a
+    command line's: each merged with OmegaConf. A second composition for values alone would cost half a second."""
+    config = copy.deepcopy(cfg)
+    for override in values:
+        OmegaConf.update(config, override.key_or_group, override.value(), merge=True)
+    return config
 
 
 def pairs(held: dict) -> set[tuple]:

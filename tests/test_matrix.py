@@ -63,8 +63,7 @@ def run_in_process(overrides: list[str], run_dir: Path, mnist_root: Path) -> tup
     try:
         # the runs share one project folder, as a user's runs do: one MLflow store under its logs/ (the first run
         # makes it; each new store's migrations cost about 3 s on a 2-core CPU)
-        paths = [f"data.root={mnist_root}", f"paths.root_dir={run_dir.parent}"]
-        cfg = compose_config([*paths, *TINY, *overrides], run_dir)
+        cfg = compose_train(overrides, run_dir, mnist_root, root_dir=run_dir.parent)
         held = matrix.read_back(cfg, dict(HydraConfig.get().runtime.choices))
         train(cfg)
     finally:

@@ -3,8 +3,6 @@
 Never a third outcome, such as a shape error from deep inside torch.
 """
 
-import copy
-
 import hydra
 import pytest
 import torch
@@ -12,8 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 
+from tests import matrix
 from tests.conftest import compose_train
 from vae.config import ConfigError, validate
 
@@ -34,10 +32,7 @@ def configured(mnist_root, tmp_path):
     def make(groups: list[str], values: list[str]):
         if tuple(groups) not in composed:
             composed[tuple(groups)] = compose_train(groups, tmp_path, mnist_root)
-        cfg = copy.deepcopy(composed[tuple(groups)])
-        for override in parser.parse_overrides(values):
-            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
-        return cfg
+        return matrix.with_values(composed[tuple(groups)], parser.parse_overrides(values))
 
     yield make
     GlobalHydra.instance().clear()
