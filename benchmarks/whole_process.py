@@ -86,14 +86,15 @@ def wall_seconds(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def picture_seconds(overrides: list[str], root: Path, epochs: int) -> dict[str, float]:
-    """Seconds of the pictures drawn after validation in a ``train.py`` process of ``epochs`` epochs, by visual
-    callback, from Lightning's simple profiler (their ``on_validation_end``)."""
-    with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "train.py", *overrides, f"trainer.max_epochs={epochs}", "+trainer.profiler=simple"]
-        command += [f"data.root={root}", f"paths.root_dir={out}"]
-        done = subprocess.run(command, cwd=PROJECT, check=True, capture_output=True, text=True)
-    printed = done.stdout + done.stderr  # the profiler's table is logged
+def picture_command(overrides: list[str], root: Path, out: Path, epochs: int) -> list[str]:
+    """``train.py`` of ``epochs`` epochs under Lightning's simple profiler, writing into ``out``."""
+    command = [sys.executable, "train.py", *overrides, f"trainer.max_epochs={epochs}", "+trainer.profiler=simple"]
+    return command + [f"data.root={root}", f"paths.root_dir={out}"]
+
+
+def profiled_picture_seconds(printed: str) -> dict[str, float]:
+    """Seconds of the pictures drawn after validation, by visual callback (their ``on_validation_end``), from
+    the simple profiler's table in what a ``train.py`` process printed."""
     # the fit's table (the first; the test's follows), after its header: | action | mean | calls | total | % |
     table = printed.split("|  Action")[1].splitlines()[1:]
     totals = {}  # action -> total seconds
@@ -103,6 +104,14 @@ def picture_seconds(overrides: list[str], root: Path, epochs: int) -> dict[str, 
             totals[cells[0]] = float(cells[3])
     visuals = sorted(cls.__name__ for cls in VisualCallback.__subclasses__())
     return {name: totals.get(f"[Callback]{name}.on_validation_end", 0.0) for name in visuals}
+
+
+def picture_seconds(overrides: list[str], root: Path, epochs: int) -> dict[str, float]:
+    """Row (D) for one process of ``epochs`` epochs: :func:`profiled_picture_seconds` of its output."""
+    with tempfile.TemporaryDirectory() as out:
+        command = picture_command(overrides, root, Path(out), epochs)
+        done = subprocess.run(command, cwd=PROJECT, check=True, capture_output=True, text=True)
+    return profiled_picture_seconds(done.stdout + done.stderr)  # the profiler's table is logged
 
 
 def startup_seconds() -> float:

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests import prestarted
+from tests.conftest import TINY
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
@@ -61,6 +64,30 @@ def test_a_long_process_no_slower_than_the_short_one_gives_no_epoch():
     assert problems == ["(P): the long process was not slower than the short one in repeat(s) [3]"]
 
 
+def test_row_d_reads_each_visual_callback_s_seconds_from_the_profiler_table_of_a_real_run(mnist_root, tmp_path):
+    """whole_process.py's row (D): the simple profiler's table, as a tiny ``train.py`` prints it, gives every visual
+    callback's seconds after validation (the gpu_check dry run leaves row (D) out, as the GPU run does)."""
+    from benchmarks.whole_process import picture_command, profiled_picture_seconds
+    from vae.callbacks.base import VisualCallback
+
+    command = picture_command([t for t in TINY if not t.startswith("trainer.max_epochs")], mnist_root, tmp_path, 1)
+    done = prestarted.run(command, timeout=300, check=True)
+    seconds = profiled_picture_seconds(done.stdout + done.stderr)
+    assert set(seconds) == {cls.__name__ for cls in VisualCallback.__subclasses__()}
+    assert all(s > 0 for s in seconds.values()), seconds  # each drew after the one validation
+
+
+def test_row_d_gives_the_pictures_seconds_an_epoch_and_their_share_of_the_default_epoch():
+    from benchmarks.whole_process import pictures_summary
+
+    # two repeats of a 1-epoch and a 3-epoch process: 0.5 s a picture's epoch, the first draw 0.2 s more
+    pictures = [({"A": 0.4, "B": 0.3}, {"A": 1.2, "B": 0.5}), ({"A": 0.4, "B": 0.3}, {"A": 1.2, "B": 0.5})]
+    summary = pictures_summary(pictures, short=1, long=3, epoch_s=5.0)
+    assert summary["s_per_epoch"] == pytest.approx(0.5) and summary["share_of_epoch"] == pytest.approx(0.1)
+    assert summary["first_draw_extra_s"] == pytest.approx(0.2)
+    assert summary["s_per_epoch_by_callback"] == pytest.approx({"A": 0.4, "B": 0.1})
+
+
 @pytest.mark.slow
 def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
     """``python -m benchmarks.gpu_check --dry-run``: the GPU script's steps, tiny, on this CPU (CUDA parts skipped),
@@ -86,4 +113,4 @@ def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
     assert "| mlp | (a) framework, tensor path |" in log
     whole = steps["whole_process"]["results"]
     assert set(whole["rows"]) == {"P", "T", "A"} and whole["rows"]["P"]["vs_floor"] == 1.0
-    assert "pictures" in whole and steps["nll_k5000"]["results"]
+    assert "pictures" not in whole and steps["nll_k5000"]["results"]
