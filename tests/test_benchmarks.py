@@ -73,8 +73,9 @@ def test_row_d_reads_each_visual_callback_s_seconds_from_the_profiler_table_of_a
     command = picture_command([t for t in TINY if not t.startswith("trainer.max_epochs")], mnist_root, tmp_path, 1)
     done = prestarted.run(command, timeout=300, check=True)
     seconds = profiled_picture_seconds(done.stdout + done.stderr)
-    assert set(seconds) == {cls.__name__ for cls in VisualCallback.__subclasses__()}
-    assert all(s > 0 for s in seconds.values()), seconds  # each drew after the one validation
+    # the project's callbacks (this process may hold a test's own subclass too, which the run did not have)
+    ours = {cls.__name__ for cls in VisualCallback.__subclasses__() if cls.__module__.startswith("vae.")}
+    assert ours <= set(seconds) and all(seconds[name] > 0 for name in ours), seconds  # each after the validation
 
 
 def test_row_d_gives_the_pictures_seconds_an_epoch_and_their_share_of_the_default_epoch():
