@@ -128,10 +128,11 @@ def _choice(group: str, values: tuple, extra: tuple[str, ...] = ()) -> Factor:
 
 
 def _backbone(value, run) -> list[str]:
-    """The conv backbone at its default depth and strides, narrower: a tiny run's cost is its convolutions, bf16 ones
-    on a CPU above all (a VampPrior run of conv, bf16-mixed and 32-pixel images: 6.4 s at the default widths, 3.5 s
-    at these), while what the matrix tests (that the options combine) does not depend on the widths. The default
-    widths train in tests/test_train.py (experiment=linear_vs_conv_bce backbone=conv) and tests/test_nets.py."""
+    """The conv backbone at its default depth and strides, narrower: a tiny run's cost is its convolutions, bf16
+    ones on a CPU above all (one VampPrior run of conv, bf16-mixed, 32-pixel images on a 2-vCPU EPYC: 6.4 s at the
+    default widths, 3.5 s at these), while what the matrix tests (that the options combine) does not depend on the
+    widths. The default widths train in tests/test_train.py (experiment=linear_vs_conv_bce backbone=conv) and
+    tests/test_nets.py."""
     return ["backbone=conv", "backbone.channels=[8,16,16,16]"] if value == "conv" else [f"backbone={value}"]
 
 

@@ -81,7 +81,7 @@ def test_row_d_reads_each_visual_callback_s_seconds_from_the_profiler_table_of_a
 def test_row_d_gives_the_pictures_seconds_an_epoch_and_their_share_of_the_default_epoch():
     from benchmarks.whole_process import pictures_summary
 
-    # two repeats of a 1-epoch and a 3-epoch process: 0.5 s a picture's epoch, the first draw 0.2 s more
+    # two repeats of a 1-epoch and a 3-epoch process: 0.5 s of pictures an epoch, their first draw 0.2 s more
     pictures = [({"A": 0.4, "B": 0.3}, {"A": 1.2, "B": 0.5}), ({"A": 0.4, "B": 0.3}, {"A": 1.2, "B": 0.5})]
     summary = pictures_summary(pictures, short=1, long=3, epoch_s=5.0)
     assert summary["s_per_epoch"] == pytest.approx(0.5) and summary["share_of_epoch"] == pytest.approx(0.1)
