@@ -52,7 +52,7 @@ def steps(out: Path, data: Path, dry: bool) -> list[tuple[str, list[str], int]]:
     # pictures (tests/test_benchmarks.py reads a real profiler table); a tiny run's epochs are too short to pass
     # the consistency check, so its figures are written anyway (and marked)
     whole = ["--repeats", "1", "--long", "2", "--train-images", "80", "--verify", "header", "--report-inconsistent"]
-    whole = [*whole, "--no-pictures"] if dry else ["--repeats", "3", "--long", "3", "--no-pictures"]
+    whole = [*(whole if dry else ["--repeats", "3", "--long", "3"]), "--no-pictures"]
     grid = ["--grid", "model.latent_dim=2,3", "--n-jobs", "2"] if dry else ["--n-jobs", "6"]
     # one pytest process (-n 0): the GPU tests share one device, and xdist's workers cost 10 s to start on a CPU
     gpu_tests = [python, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "gpu", "tests/test_gpu.py"]
