@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from tests.commands import continue_like, kill_mid_run, killable_run, results, train_py
-from tests.conftest import compose_train
+from tests.conftest import compose_train, train_in
 from tests.tensorboard_events import load_events
 from vae.runs.resume import resume_arguments
 from vae.training import train
@@ -105,6 +105,22 @@ def test_a_run_resumed_from_its_checkpoint_has_every_event_of_an_unbroken_one(mn
         # own "epoch" value gets a second point at the step before the checkpoint's
         resumed, unbroken = ({tag: steps for tag, steps in r.items() if tag != "epoch"} for r in (resumed, unbroken))
     assert resumed == unbroken
+
+
+def test_pictures_drawn_again_on_resume_are_not_doubled_in_tensorboard(mnist_root, tmp_path):
+    # A kill between a picture's TensorBoard event and its PNG (written in that order): the resumed run draws
+    # that epoch's pictures again for their PNGs, but its event file has them already at that step.
+    train_in(tmp_path, mnist_root, "trainer.max_epochs=2")
+    missing = tmp_path / "images" / "kl_per_dim" / "epoch_001.png"
+    drawn = missing.read_bytes()
+    missing.unlink()
+    time.sleep(1)  # the resumed run's event file sorts after the first one's (see the test above)
+    train_in(tmp_path, mnist_root, "trainer.max_epochs=3", "ckpt_path=last")
+    assert missing.read_bytes() == drawn
+    events = load_events(tmp_path)
+    for tag in events.Tags()["images"]:
+        steps = [event.step for event in events.Images(tag)]
+        assert steps == sorted(set(steps)) and len(steps) == 3, tag
 
 
 @pytest.mark.parametrize("original", ["kept", "removed"])

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import Dataset
 
 from vae.callbacks.drawing import PictureWriter, grid_png, write_png
@@ -47,7 +48,8 @@ class VisualCallback(L.Callback):
     Everything handed over is written before training ends, also when it fails (``on_exception``).
     A checkpoint saved right after a draw may then be written before its pictures are: it records
     the draw, and a run resumed from it draws again the pictures a kill left unwritten, from the
-    same weights at the same step.
+    same weights at the same step; an image TensorBoard shows at that step already (a kill between
+    its event and its PNG) is not written there twice.
 
     Args:
         every_n_epochs: draw after every n-th validation epoch; 0 draws only at the end.
@@ -66,6 +68,7 @@ class VisualCallback(L.Callback):
         self._images: tuple[torch.Tensor, torch.Tensor] | None = None
         self._last_draw: dict | None = None  # name, step, global_step and PNGs (relative to the run) of the last draw
         self._to_check: dict | None = None  # the last draw a checkpoint being resumed recorded
+        self._shown: dict[str, set[str]] = {}  # while drawing again: image tags TensorBoard shows, by log dir
 
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         raise NotImplementedError
@@ -114,7 +117,11 @@ class VisualCallback(L.Callback):
         if all((root / png).is_file() for png in draw["pngs"]):
             return
         log.info(f"{type(self).__name__}: drawing {draw['name']} again, its pictures were not all written")
-        self._run(trainer, pl_module, draw["name"], step=draw["step"])
+        self._shown = {tb.get_logdir(): images_shown(tb, draw["step"]) for tb in self._tensorboards(trainer)}
+        try:
+            self._run(trainer, pl_module, draw["name"], step=draw["step"])
+        finally:
+            self._shown = {}
 
     def applies(self, pl_module: L.LightningModule) -> bool:
         """Whether this picture exists for the model (none that needs codes of images for a GAN)."""
@@ -169,7 +176,17 @@ class VisualCallback(L.Callback):
         """Where a picture goes, as ``write_png`` takes it: its PNG, the TensorBoard writers, its tag and
         step, and the other loggers' stores (MLflow, W&B)."""
         path, stores = self._png_path(trainer, tag), picture_stores(trainer.loggers)
-        return path, self._tensorboards(trainer), tag, self.step, stores
+        tensorboards = [tb for tb in self._tensorboards(trainer) if tag not in self._shown.get(tb.get_logdir(), ())]
+        return path, tensorboards, tag, self.step, stores
+
+
+def images_shown(tensorboard, step: int) -> set[str]:
+    """The tags of the images TensorBoard shows at ``step`` from the event files of a writer's folder (this run's
+    own file included, with the purge a resumed run starts with), read as TensorBoard reads them."""
+    tensorboard.flush()
+    events = EventAccumulator(tensorboard.get_logdir(), size_guidance={"images": 0, "scalars": 1, "histograms": 1})
+    events.Reload()
+    return {tag for tag in events.Tags()["images"] if any(image.step == step for image in events.Images(tag))}
 
 
 def _image(grid: torch.Tensor, destination: tuple) -> None:
