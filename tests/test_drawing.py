@@ -15,7 +15,7 @@ from torchvision.utils import make_grid
 from tests.conftest import compose_train
 from tests.tensorboard_events import load_events
 from vae.callbacks import NonFiniteLossError
-from vae.callbacks.drawing import figure_png, grid_png
+from vae.callbacks.drawing import figure_png, grid_png, write_png
 from vae.callbacks.kl import KLFigure
 from vae.callbacks.latent import ScatterFigure
 from vae.callbacks.reused_figure import ReusedFigure
@@ -126,3 +126,24 @@ def test_a_grey_grid_is_encoded_as_one_channel_with_the_same_pixels():
         assert (np.asarray(image) == grey[0].mul(255).add(0.5).clamp(0, 255).to(torch.uint8).numpy()).all()
     with Image.open(io.BytesIO(grid_png(colour))) as image:
         assert image.mode == "RGB"
+
+
+def test_a_png_on_disk_is_whole_and_every_logger_has_it(tmp_path):
+    # the PNG is what tells a resumed run that a picture was written: it appears last, by a rename, so a kill
+    # (here a store that fails) leaves none, and never a truncated one
+    png, path = grid_png(torch.rand(1, 8, 8)), tmp_path / "images" / "reconstructions" / "epoch_000.png"
+    path.parent.mkdir(parents=True)
+    stored = []
+
+    def store(file, tag, step):
+        stored.append((file.parent.name, file.name, file.read_bytes(), tag, step))
+
+    def killed(file, tag, step):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_png(png, path, [], "images/reconstructions", 5, [store, killed])
+    assert not path.exists() and stored == [("reconstructions", "epoch_000.png", png, "images/reconstructions", 5)]
+    write_png(png, path, [], "images/reconstructions", 5, [store])
+    assert path.read_bytes() == png and len(stored) == 2
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["epoch_000.png", "images", "reconstructions"]

@@ -2,6 +2,8 @@
 off the training path: matplotlib rendering, PNG encoding and event-file writes on a background thread."""
 
 import io
+import os
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -45,9 +47,12 @@ def figure_png(figure: Figure) -> bytes:
 
 
 def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int, stores: list = ()) -> None:
-    """The same PNG bytes, as an image summary, to every TensorBoard writer and then to ``path``: a PNG on
-    disk means its event is in the event file (a resumed run draws again what has no PNG). Then the file
-    to every store of ``stores`` (``vae.utils.loggers.picture_stores``: MLflow runs, W&B runs)."""
+    """The same PNG bytes, as an image summary, to every TensorBoard writer, then to every store of ``stores``
+    (``vae.utils.loggers.picture_stores``: MLflow runs, W&B runs), and last to ``path``, renamed into place: a
+    PNG on disk is whole and every logger has it (a run resumed after a kill draws again what has no PNG).
+
+    The stores read the file from a temporary ``.writing-*/<path's folder>/`` beside that folder: its name and its
+    folder's name are the final ones, which is what an MLflow artifact is named by."""
     if tensorboards:
         with Image.open(io.BytesIO(png)) as image:
             width, height = image.size
@@ -57,9 +62,13 @@ def write_png(png: bytes, path: Path, tensorboards: list, tag: str, step: int, s
         for tensorboard in tensorboards:  # torch's SummaryWriter: its file writer queues events under a lock
             tensorboard._get_file_writer().add_summary(summary, global_step=step)
             tensorboard.flush()
-    path.write_bytes(png)
-    for store in stores:
-        store(path, tag, step)
+    with tempfile.TemporaryDirectory(prefix=".writing-", dir=path.parent.parent) as folder:
+        writing = Path(folder) / path.parent.name / path.name
+        writing.parent.mkdir()
+        writing.write_bytes(png)
+        for store in stores:
+            store(writing, tag, step)
+        os.replace(writing, path)
 
 
 class PictureWriter:
