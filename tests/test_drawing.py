@@ -146,4 +146,5 @@ def test_a_png_on_disk_is_whole_and_every_logger_has_it(tmp_path):
     assert not path.exists() and stored == [("reconstructions", "epoch_000.png", png, "images/reconstructions", 5)]
     write_png(png, path, [], "images/reconstructions", 5, [store])
     assert path.read_bytes() == png and len(stored) == 2
-    assert sorted(path.name for path in tmp_path.rglob("*")) == ["epoch_000.png", "images", "reconstructions"]
+    # and no temporary .writing-* folder is left beside it
+    assert sorted(left.name for left in tmp_path.rglob("*")) == ["epoch_000.png", "images", "reconstructions"]
