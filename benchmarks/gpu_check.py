@@ -16,9 +16,11 @@ writer keeps its slower checksum) are installed into a folder of their own first
 """
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,12 +101,27 @@ def carried_wheels(out: Path) -> dict[str, str]:
     return env
 
 
-def main() -> None:
+def run_step(popen, command: list[str], env: dict, log, timeout: int) -> int | str:
+    """The step's exit status, or "timeout" (the step killed)."""
+    process = popen(command, env=env, stdout=log, stderr=log)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        return "timeout"
+
+
+def main(argv: list[str] | None = None, popen=None) -> int:
+    """Runs the steps; the exit status: 1 if one failed. ``popen`` starts each step's process (by default
+    ``subprocess.Popen`` in the project folder; the test suite forks them from a process that has imported the
+    project, tests/prestarted.py)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="every step on this CPU, tiny; CUDA parts skipped")
     parser.add_argument("--data-root", type=Path, default=None, help="folder holding MNIST/raw/ ($VAE_DATA_DIR)")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "benchmarks/results/gpu_check")))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    popen = popen or functools.partial(subprocess.Popen, cwd=PROJECT)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = carried_wheels(out)
@@ -117,11 +134,7 @@ def main() -> None:
             for name, command, timeout in steps(out, data.resolve(), args.dry_run):
                 print(f"== {name}: {' '.join(command)}", file=log, flush=True)
                 start = time.perf_counter()
-                try:
-                    done = subprocess.run(command, cwd=PROJECT, env=env, stdout=log, stderr=log, timeout=timeout)
-                    code = done.returncode
-                except subprocess.TimeoutExpired:
-                    code = "timeout"
+                code = run_step(popen, command, env, log, timeout)
                 seconds = round(time.perf_counter() - start, 1)
                 report["steps"][name] = {"returncode": code, "seconds": seconds}
                 print(f"{name}: {'ok' if code == 0 else f'FAILED ({code})'} in {seconds} s", flush=True)
@@ -134,8 +147,8 @@ def main() -> None:
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
     failed = [name for name, step in report["steps"].items() if step["returncode"] != 0]
     print(f"written to {out / 'gpu_check.json'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
-    sys.exit(1 if failed else 0)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

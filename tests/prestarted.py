@@ -31,7 +31,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("train.py", "evaluate.py")
-PACKAGES = ("vae.", "tests.")  # ``python -m`` of their modules: the report, a test's own multi-process script
+PACKAGES = ("vae.", "tests.", "benchmarks.")  # ``python -m`` of their modules: the report, a test's own script
 # what the scripts import before their main runs, and what a run imports on its way (the data, the pictures)
 PRELOAD = ["torch", "lightning.pytorch", "hydra", "omegaconf", "numpy", "vae.training", "vae.evaluation"]
 FRESH = os.environ.get("VAE_TESTS_FRESH_PYTHON") == "1"
