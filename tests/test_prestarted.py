@@ -76,7 +76,9 @@ def test_two_forked_commands_draw_their_own_seeds(tmp_path):
 def test_a_command_the_server_cannot_run_starts_fresh(monkeypatch):
     monkeypatch.setattr(prestarted, "FRESH", False)  # the rules themselves, also under VAE_TESTS_FRESH_PYTHON=1
     assert prestarted.forkable(command("report", Path(".")))
-    assert not prestarted.forkable([sys.executable, "-m", "benchmarks.whole_process"])  # timed as whole processes
+    # a benchmark is forked (the processes it times it starts itself, fresh); another program's module is not
+    assert prestarted.forkable([sys.executable, "-m", "benchmarks.whole_process"])
+    assert not prestarted.forkable([sys.executable, "-m", "pytest", "-q"])
     assert not prestarted.forkable([sys.executable, "-c", "print()"])
     fresh = prestarted.popen([sys.executable, "-c", "pass"], stdout=subprocess.DEVNULL)
     assert isinstance(fresh, subprocess.Popen) and fresh.wait() == 0
