@@ -26,7 +26,7 @@ sweep: install ## a small grid: VAE and AE, MLP and conv, latent dims 2 and 10 (
 report: install ## tables and plots of a sweep: make report SWEEP=logs/multirun/<time>
 	$(PYTHON) -m vae.report $(SWEEP)
 
-test: install ## run the test suite (9-10 minutes on a 2-vCPU Intel Xeon, 2 more with a SLURM cluster up; 13-15 on a 2-vCPU AMD EPYC Zen 3, about 4 more)
+test: install ## run the test suite (8.5-9 minutes on a 2-vCPU Intel Xeon, 1-2 more with a SLURM cluster up; 13-15 on a 2-vCPU AMD EPYC Zen 3 at an earlier commit, about 4 more)
 	$(PYTHON) -m pytest $(ARGS)
 
 lint: install ## ruff: lint and formatting
